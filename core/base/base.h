@@ -1,0 +1,51 @@
+/* core/base/base.h: the few words every layer shares: slices, always-on
+ * assertions, result codes. Pure: no I/O, no allocation, no globals, so the
+ * parsers in proto/ may include it. */
+#ifndef SL_BASE_H
+#define SL_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A borrowed run of bytes. Never owns its memory; the API that hands one out
+ * says how long it stays valid. */
+typedef struct sl_slice {
+    const uint8_t *ptr;
+    size_t len;
+} sl_slice;
+
+#define SL_SLICE_LIT(s) ((sl_slice){(const uint8_t *)(s), sizeof(s) - 1})
+
+void sl_assert_fail(const char *expr, const char *file, int line);
+
+/* Assertions stay on in production: a broken contract aborts with a core. */
+#define SL_ASSERT(e) ((e) ? (void)0 : sl_assert_fail(#e, __FILE__, __LINE__))
+
+#define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define SL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline bool sl_slice_eq_nocase(sl_slice s, const char *lit)
+{
+    size_t i = 0;
+    for (; lit[i] != '\0'; i++) {
+        if (i >= s.len) {
+            return false;
+        }
+        uint8_t a = s.ptr[i];
+        uint8_t b = (uint8_t)lit[i];
+        if (a >= 'A' && a <= 'Z') {
+            a = (uint8_t)(a + 32);
+        }
+        if (b >= 'A' && b <= 'Z') {
+            b = (uint8_t)(b + 32);
+        }
+        if (a != b) {
+            return false;
+        }
+    }
+    return i == s.len;
+}
+
+#endif

@@ -1,0 +1,66 @@
+/* core/config.h: sluice's configuration file: "key = value" lines, '#'
+ * comments, in the spirit of Postfix's main.cf. Every key is documented in
+ * tools/sluice.conf. Relative paths are resolved against the directory of
+ * the config file. Unknown keys are errors (a typo must not be silent). */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_config {
+    char *path; /* the file this was read from */
+
+    char *lmtp_listen;      /* comma list: host:port, [v6]:port, unix:/path */
+    unsigned lmtp_unix_mode;
+    char *lmtp_allow;       /* comma list of CIDRs; empty = allow all */
+    unsigned cores;         /* 0 = auto (one per CPU) */
+    char *hostname;
+    char *greeting;
+
+    char *mail_root;
+    char *mail_user;        /* drop privileges to this user after binding; empty = stay */
+
+    char *userdb_driver;
+    char *userdb_connect;
+    char *user_query;
+    size_t userdb_cache_size;
+    uint64_t userdb_cache_ttl_ms;
+    uint64_t userdb_cache_negative_ttl_ms;
+    unsigned resolver_threads;
+    size_t resolver_queue_max;
+
+    char *recipient_delimiter;
+    bool detail_mailbox;
+    bool detail_mailbox_create;
+
+    size_t line_length_max;
+    uint64_t message_size_max;
+    unsigned recipients_max;
+    unsigned connections_max;
+    unsigned connections_per_ip_max;
+    uint64_t idle_timeout_ms;
+    uint64_t data_timeout_ms;
+    unsigned bad_commands_max;
+
+    bool fsync;
+    bool mail_crlf;
+    uint64_t tmp_max_age_s;
+    unsigned commit_batch_max;
+
+    char *log;
+    char *log_level;
+} sl_config;
+
+/* Read path into *cfg (which is overwritten). On error returns -1 and puts a
+ * message naming the file and line into err. */
+int sl_config_load(const char *path, sl_config *cfg, char *err, size_t err_len);
+void sl_config_deinit(sl_config *cfg);
+
+/* Value parsers, exported for tests and tools. Each returns 0 or -1. */
+int sl_config_parse_duration_ms(const char *s, uint64_t *out);
+int sl_config_parse_size(const char *s, uint64_t *out);
+int sl_config_parse_bool(const char *s, bool *out);
+
+#endif

@@ -1,0 +1,570 @@
+/* core/main.c: the composition root, the one file that wires every layer.
+ *
+ * Threads: the main thread owns signals and configuration; one pinned
+ * thread per delivery core runs its own io_uring loop with its own
+ * listeners, buffer ring, store (group commit), userdb cache and LMTP
+ * sessions; resolver threads run the blocking userdb driver; a janitor
+ * thread removes stale tmp/ files. Cores never share mutable state: the
+ * main thread talks to them through an eventfd each and an immutable,
+ * reference-counted config snapshot. */
+#include "auth/resolver.h"
+#include "auth/userdb_cache.h"
+#include "core/allow.h"
+#include "core/alloc.h"
+#include "core/base/base.h"
+#include "core/bufring.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "core/ring.h"
+#include "proto/lmtp_session.h"
+#include "store/maildir_clean.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LISTEN_MAX 8
+#define CORES_MAX 256
+#define RING_ENTRIES 4096
+#define BUF_COUNT 1024
+#define BUF_BYTES 16384
+#define BUF_GROUP 1
+#define SHUTDOWN_GRACE_MS 30000
+
+#define CONTAINER_OF(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+
+/* An immutable config snapshot shared by the cores. */
+typedef struct shared_cfg {
+    sl_config cfg;
+    sl_allow allow;
+    _Atomic int refs;
+} shared_cfg;
+
+enum {
+    CTL_NONE = 0,
+    CTL_RELOAD = 1,
+    CTL_SHUTDOWN = 2,
+    CTL_STATS = 4,
+};
+
+typedef struct core {
+    unsigned id;
+    pthread_t thread;
+    int ctl_fd;
+    _Atomic int ctl_flags;
+    _Atomic(shared_cfg *) next_cfg;
+    shared_cfg *cfg;
+    int listen_fds[LISTEN_MAX];
+    size_t listen_n;
+    resolver *resolver;
+
+    sl_ring ring;
+    sl_bufring bufs;
+    store *store;
+    userdb_cache *cache;
+    lmtp_server *server;
+    sl_op op_ctl;
+    sl_op op_resolver;
+    uint64_t ctl_buf;
+    uint64_t resolver_buf;
+    bool stopping;
+    int rc;
+} core;
+
+static core *cores;
+static unsigned cores_n;
+static _Atomic bool janitor_stop;
+static _Atomic uint64_t janitor_max_age_s;
+
+static void shared_cfg_put(shared_cfg *sc)
+{
+    if (sc != NULL && atomic_fetch_sub(&sc->refs, 1) == 1) {
+        sl_allow_deinit(&sc->allow);
+        sl_config_deinit(&sc->cfg);
+        free(sc);
+    }
+}
+
+static shared_cfg *shared_cfg_load(const char *path, char *err, size_t err_len)
+{
+    shared_cfg *sc = sl_calloc(1, sizeof(*sc));
+    if (sl_config_load(path, &sc->cfg, err, err_len) != 0) {
+        free(sc);
+        return NULL;
+    }
+    char aerr[256];
+    if (sl_allow_parse(sc->cfg.lmtp_allow, &sc->allow, aerr, sizeof(aerr)) != 0) {
+        snprintf(err, err_len, "%s: lmtp_allow: %s", path, aerr);
+        sl_config_deinit(&sc->cfg);
+        free(sc);
+        return NULL;
+    }
+    atomic_store(&sc->refs, 1);
+    return sc;
+}
+
+static sl_log_level level_of(const char *s)
+{
+    if (strcmp(s, "debug") == 0) {
+        return SL_LOG_DEBUG;
+    }
+    if (strcmp(s, "warning") == 0) {
+        return SL_LOG_WARN;
+    }
+    if (strcmp(s, "error") == 0) {
+        return SL_LOG_ERROR;
+    }
+    return SL_LOG_INFO;
+}
+
+static userdb_config userdb_cfg_of(const sl_config *cfg)
+{
+    userdb_config u = {
+        .driver = cfg->userdb_driver,
+        .connect = cfg->userdb_connect,
+        .user_query = cfg->user_query,
+    };
+    return u;
+}
+
+/* ---- delivery core ----------------------------------------------------- */
+
+static void core_log_stats(core *co)
+{
+    const lmtp_stats *ls = lmtp_server_stats(co->server);
+    const store_stats *ss = store_get_stats(co->store);
+    sl_info("stats: conns_open=%llu conns_total=%llu refused_allow=%llu refused_limit=%llu "
+            "transactions=%llu delivered=%llu unknown=%llu tempfail=%llu rejected=%llu "
+            "bytes=%llu cache_hits=%llu resolver_lookups=%llu batches=%llu batch_txns=%llu "
+            "fsyncs=%llu links=%llu store_errors=%llu fsync=%s loops=%llu busy_ms=%llu",
+            (unsigned long long)ls->conns_open, (unsigned long long)ls->conns_total,
+            (unsigned long long)ls->conns_refused_allow,
+            (unsigned long long)ls->conns_refused_limit, (unsigned long long)ls->transactions,
+            (unsigned long long)ls->rcpt_delivered, (unsigned long long)ls->rcpt_unknown,
+            (unsigned long long)ls->rcpt_tempfail, (unsigned long long)ls->rcpt_rejected,
+            (unsigned long long)ls->bytes_delivered, (unsigned long long)ls->lookups_cache_hit,
+            (unsigned long long)ls->lookups_resolver, (unsigned long long)ss->batches,
+            (unsigned long long)ss->batch_txns, (unsigned long long)ss->fsyncs,
+            (unsigned long long)ss->links, (unsigned long long)ss->errors,
+            co->cfg->cfg.fsync ? "yes" : "no", (unsigned long long)co->ring.loops,
+            (unsigned long long)(co->ring.busy_ns / 1000000));
+}
+
+static void arm_poll(core *co, sl_op *op, int fd)
+{
+    io_uring_prep_poll_multishot(sl_ring_sqe(&co->ring, op), fd, POLLIN);
+}
+
+static void drain_eventfd(int fd)
+{
+    uint64_t v;
+    ssize_t n = read(fd, &v, sizeof(v));
+    (void)n;
+}
+
+static void core_apply_reload(core *co)
+{
+    shared_cfg *next = atomic_exchange(&co->next_cfg, NULL);
+    if (next == NULL) {
+        return;
+    }
+    shared_cfg *old = co->cfg;
+    co->cfg = next;
+    lmtp_server_reload(co->server, &next->cfg, &next->allow);
+    store_set_fsync(co->store, next->cfg.fsync);
+    userdb_cache_free(&co->cache);
+    co->cache = userdb_cache_new(next->cfg.userdb_cache_size, next->cfg.userdb_cache_ttl_ms,
+                                 next->cfg.userdb_cache_negative_ttl_ms);
+    lmtp_server_set_cache(co->server, co->cache);
+    shared_cfg_put(old);
+    sl_info("configuration reloaded");
+}
+
+static void on_ctl(sl_op *op, int res, uint32_t flags)
+{
+    core *co = CONTAINER_OF(op, core, op_ctl);
+    if (!(flags & IORING_CQE_F_MORE)) {
+        arm_poll(co, &co->op_ctl, co->ctl_fd);
+    }
+    drain_eventfd(co->ctl_fd);
+    int f = atomic_exchange(&co->ctl_flags, CTL_NONE);
+    if (f & CTL_RELOAD) {
+        core_apply_reload(co);
+    }
+    if (f & CTL_STATS) {
+        core_log_stats(co);
+    }
+    if ((f & CTL_SHUTDOWN) && !co->stopping) {
+        co->stopping = true;
+        lmtp_server_shutdown(co->server, false);
+    }
+}
+
+static void on_resolver(sl_op *op, int res, uint32_t flags)
+{
+    core *co = CONTAINER_OF(op, core, op_resolver);
+    int fd = resolver_core_eventfd(co->resolver, co->id);
+    if (!(flags & IORING_CQE_F_MORE)) {
+        arm_poll(co, &co->op_resolver, fd);
+    }
+    drain_eventfd(fd);
+    lmtp_server_resolver_ready(co->server);
+}
+
+static int core_setup(core *co)
+{
+    const sl_config *cfg = &co->cfg->cfg;
+    int rc = sl_ring_init(&co->ring, RING_ENTRIES);
+    if (rc != 0) {
+        sl_error("io_uring setup: %s", strerror(-rc));
+        return -1;
+    }
+    rc = sl_bufring_init(&co->bufs, &co->ring, BUF_GROUP, BUF_COUNT, BUF_BYTES);
+    if (rc != 0) {
+        sl_error("provided buffer ring: %s", strerror(-rc));
+        return -1;
+    }
+    store_config sc = {.fsync = cfg->fsync, .crlf = cfg->mail_crlf, .hostname = cfg->hostname,
+                       .core_id = co->id, .cores_n = cores_n};
+    co->store = store_new(&co->ring, &co->bufs, &sc);
+    co->cache = userdb_cache_new(cfg->userdb_cache_size, cfg->userdb_cache_ttl_ms,
+                                 cfg->userdb_cache_negative_ttl_ms);
+    lmtp_server_deps deps = {.core_id = co->id, .ring = &co->ring, .bufs = &co->bufs,
+                             .store = co->store, .resolver = co->resolver, .cache = co->cache,
+                             .cfg = cfg, .allow = &co->cfg->allow};
+    co->server = lmtp_server_new(&deps);
+    for (size_t i = 0; i < co->listen_n; i++) {
+        lmtp_server_listen(co->server, co->listen_fds[i]);
+    }
+    co->op_ctl.fn = on_ctl;
+    co->op_resolver.fn = on_resolver;
+    arm_poll(co, &co->op_ctl, co->ctl_fd);
+    arm_poll(co, &co->op_resolver, resolver_core_eventfd(co->resolver, co->id));
+    return 0;
+}
+
+static void core_teardown(core *co)
+{
+    if (co->server != NULL) {
+        core_log_stats(co);
+        lmtp_server_free(&co->server);
+    }
+    store_free(&co->store);
+    userdb_cache_free(&co->cache);
+    sl_bufring_deinit(&co->bufs);
+    sl_ring_deinit(&co->ring);
+}
+
+static void core_pin(unsigned id)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu <= 0) {
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(id % (unsigned)ncpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void *core_main(void *arg)
+{
+    core *co = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "core%u", co->id);
+    sl_log_thread_name(name);
+    core_pin(co->id);
+    if (core_setup(co) != 0) {
+        co->rc = 1;
+        kill(getpid(), SIGTERM);
+        return NULL;
+    }
+    uint64_t next_tick = sl_clock_ms() + 1000;
+    uint64_t stop_deadline = 0;
+    for (;;) {
+        int rc = sl_ring_run_once(&co->ring, 1000);
+        if (rc < 0) {
+            sl_error("io_uring: %s", strerror(-rc));
+            co->rc = 1;
+            break;
+        }
+        lmtp_server_after_dispatch(co->server);
+        uint64_t now = sl_clock_ms();
+        if (now >= next_tick) {
+            lmtp_server_tick(co->server, now);
+            next_tick = now + 1000;
+        }
+        if (co->stopping) {
+            if (stop_deadline == 0) {
+                stop_deadline = now + SHUTDOWN_GRACE_MS;
+            } else if (now >= stop_deadline) {
+                lmtp_server_shutdown(co->server, true);
+            }
+            if (lmtp_server_idle(co->server) && store_txns_alive(co->store) == 0) {
+                break;
+            }
+        }
+    }
+    core_teardown(co);
+    return NULL;
+}
+
+/* ---- janitor ------------------------------------------------------------ */
+
+static void *janitor_main(void *arg)
+{
+    const char *root = arg;
+    sl_log_thread_name("janitor");
+    for (unsigned tick = 0; !atomic_load(&janitor_stop); tick++) {
+        if (tick % 3600 == 0) {
+            uint64_t max_age = atomic_load(&janitor_max_age_s);
+            long n = maildir_clean_tmp(root, (int64_t)max_age, (int64_t)time(NULL));
+            if (n > 0) {
+                sl_info("removed %ld stale tmp/ files older than %llus", n,
+                        (unsigned long long)max_age);
+            }
+        }
+        sleep(1);
+    }
+    return NULL;
+}
+
+/* ---- process ------------------------------------------------------------ */
+
+static int open_listeners(const sl_config *cfg)
+{
+    sl_listen_spec specs[LISTEN_MAX];
+    char err[256];
+    int n = sl_net_parse_listen(cfg->lmtp_listen, specs, LISTEN_MAX, err, sizeof(err));
+    if (n <= 0) {
+        fprintf(stderr, "sluice: %s: lmtp_listen: %s\n", cfg->path,
+                n == 0 ? "no address given" : err);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        int shared = -1;
+        for (unsigned c = 0; c < cores_n; c++) {
+            int fd = shared;
+            if (fd < 0) {
+                fd = sl_net_listen(&specs[i], cfg->lmtp_unix_mode, 1024);
+            }
+            if (fd < 0) {
+                fprintf(stderr, "sluice: cannot listen on %s%s%s: %s\n", specs[i].addr,
+                        specs[i].is_unix ? "" : ":", specs[i].port, strerror(-fd));
+                return -1;
+            }
+            if (specs[i].is_unix) {
+                shared = fd; /* one UNIX socket, accepted on by every core */
+            }
+            cores[c].listen_fds[cores[c].listen_n++] = fd;
+        }
+        sl_info("listening on %s%s%s", specs[i].is_unix ? "unix:" : specs[i].addr,
+                specs[i].is_unix ? specs[i].addr : ":", specs[i].port);
+    }
+    return 0;
+}
+
+static int drop_privileges(const sl_config *cfg)
+{
+    if (cfg->mail_user[0] == '\0' || geteuid() != 0) {
+        return 0;
+    }
+    struct passwd *pw = getpwnam(cfg->mail_user);
+    if (pw == NULL) {
+        fprintf(stderr, "sluice: mail_user %s: no such user\n", cfg->mail_user);
+        return -1;
+    }
+    if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        fprintf(stderr, "sluice: cannot become %s: %s\n", cfg->mail_user, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void notify_cores(int flag)
+{
+    for (unsigned i = 0; i < cores_n; i++) {
+        atomic_fetch_or(&cores[i].ctl_flags, flag);
+        uint64_t one = 1;
+        ssize_t w = write(cores[i].ctl_fd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+static void reload(const char *path, resolver *res)
+{
+    char err[512];
+    shared_cfg *sc = shared_cfg_load(path, err, sizeof(err));
+    if (sc == NULL) {
+        sl_error("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    userdb_config u = userdb_cfg_of(&sc->cfg);
+    if (resolver_reload(res, &u, err, sizeof(err)) != 0) {
+        sl_error("reload failed, keeping the running configuration: userdb: %s", err);
+        shared_cfg_put(sc);
+        return;
+    }
+    sl_log_init(sc->cfg.log, level_of(sc->cfg.log_level));
+    atomic_store(&janitor_max_age_s, sc->cfg.tmp_max_age_s);
+    atomic_store(&sc->refs, (int)cores_n);
+    for (unsigned i = 0; i < cores_n; i++) {
+        shared_cfg_put(atomic_exchange(&cores[i].next_cfg, sc));
+    }
+    notify_cores(CTL_RELOAD);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: sluice -c CONFIG [-t]\n"
+                    "  -c CONFIG  configuration file (see tools/sluice.conf)\n"
+                    "  -t         check the configuration and exit\n"
+                    "  -v         print the version\n");
+}
+
+static int wait_signals(const char *path, resolver *res)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            sl_info("SIGHUP: reloading %s", path);
+            reload(path, res);
+        } else if (sig == SIGUSR1) {
+            notify_cores(CTL_STATS);
+        } else {
+            sl_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            notify_cores(CTL_SHUTDOWN);
+            return 0;
+        }
+    }
+}
+
+static int run(shared_cfg *sc, const char *path)
+{
+    const sl_config *cfg = &sc->cfg;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cores_n = cfg->cores != 0 ? cfg->cores : (unsigned)(ncpu > 0 ? ncpu : 1);
+    SL_ASSERT(cores_n <= CORES_MAX);
+    cores = sl_calloc(cores_n, sizeof(*cores));
+    if (open_listeners(cfg) != 0 || drop_privileges(cfg) != 0) {
+        return 1;
+    }
+    char err[512];
+    userdb_config u = userdb_cfg_of(cfg);
+    resolver *res = resolver_new(&u, cfg->resolver_threads, cores_n, cfg->resolver_queue_max,
+                                 err, sizeof(err));
+    if (res == NULL) {
+        fprintf(stderr, "sluice: userdb: %s\n", err);
+        return 1;
+    }
+    if (!cfg->fsync) {
+        sl_warn("fsync = no: acknowledged mail is NOT guaranteed to survive a crash");
+    }
+    mkdir(cfg->mail_root, 0700);
+    atomic_store(&sc->refs, (int)cores_n + 1);
+    for (unsigned i = 0; i < cores_n; i++) {
+        core *co = &cores[i];
+        co->id = i;
+        co->cfg = sc;
+        co->resolver = res;
+        co->ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        SL_ASSERT(co->ctl_fd >= 0);
+        pthread_create(&co->thread, NULL, core_main, co);
+    }
+    pthread_t janitor;
+    atomic_store(&janitor_max_age_s, cfg->tmp_max_age_s);
+    pthread_create(&janitor, NULL, janitor_main, cfg->mail_root);
+    sl_info("sluice started: %u delivery cores, hostname %s, mail_root %s", cores_n, cfg->hostname,
+            cfg->mail_root);
+    wait_signals(path, res);
+    int rc = 0;
+    for (unsigned i = 0; i < cores_n; i++) {
+        pthread_join(cores[i].thread, NULL);
+        rc |= cores[i].rc;
+        shared_cfg_put(cores[i].cfg);
+        shared_cfg_put(atomic_exchange(&cores[i].next_cfg, NULL));
+    }
+    atomic_store(&janitor_stop, true);
+    pthread_join(janitor, NULL);
+    resolver_free(&res);
+    sl_info("sluice stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool check_only = false;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:tvh")) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            check_only = true;
+            break;
+        case 'v':
+            printf("sluice 0.1.0\n");
+            return 0;
+        default:
+            usage();
+            return 2;
+        }
+    }
+    if (path == NULL) {
+        usage();
+        return 2;
+    }
+    char err[512];
+    shared_cfg *sc = shared_cfg_load(path, err, sizeof(err));
+    if (sc == NULL) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 1;
+    }
+    sl_listen_spec specs[LISTEN_MAX];
+    if (sl_net_parse_listen(sc->cfg.lmtp_listen, specs, LISTEN_MAX, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s: lmtp_listen: %s\n", path, err);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: configuration ok\n", path);
+        return 0;
+    }
+    sl_log_init(sc->cfg.log, level_of(sc->cfg.log_level));
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    int rc = run(sc, path);
+    shared_cfg_put(sc);
+    return rc;
+}

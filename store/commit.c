@@ -1,0 +1,941 @@
+/* store/commit.c: store transactions and the per-core group commit
+ * (see store.h). Durability order per batch, each step waiting for every
+ * completion of the previous one (some failed ops do not cancel linked
+ * SQEs on this kernel, so nothing here relies on links):
+ *   1. fsync every tmp/ file of the batch
+ *   2. link each recipient's new/ name to its file
+ *   3. close + unlink the tmp/ names; open each touched new/ directory
+ *   4. fsync those directories
+ *   5. close them and report every recipient's outcome.
+ * New transactions finishing meanwhile wait for the next batch, which is
+ * what makes the commit a group commit. */
+#include "store/store.h"
+
+#include "core/alloc.h"
+#include "core/base/base.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/maildir.h"
+#include "store/maildir_name.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define CONTAINER_OF(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+
+#define COPIES_MAX 8
+#define WRITE_IOV_MAX 1024
+#define FLUSH_BYTES (256 * 1024)
+#define FLUSH_PINS 16
+#define CONGESTED_BYTES (1024 * 1024)
+#define CONGESTED_PINS 48
+#define BATCH_TXNS_MAX 256
+
+typedef struct pin {
+    uint16_t bid;
+    size_t iov_end; /* the pin may go once every copy has written iovs [0, iov_end) */
+} pin;
+
+typedef struct copy {
+    store_txn *t;
+    dev_t dev;
+    int fd;
+    int err; /* 0 or -errno */
+    char *tmp_path;
+    size_t cur_iov;
+    size_t cur_off;
+    uint64_t offset;
+    bool opening;
+    bool writing;
+    struct iovec *scratch;
+    sl_op op;
+    sl_op op2;
+} copy;
+
+typedef struct rcpt {
+    store_txn *t;
+    char *path;
+    char *new_path;
+    size_t copy;
+    size_t dir; /* index in the commit's dir table */
+    store_outcome outcome;
+    sl_op op;
+} rcpt;
+
+typedef enum txn_state {
+    TXN_BUILDING = 0,
+    TXN_FINISHING,
+    TXN_READY,
+    TXN_COMMITTING,
+    TXN_DONE,
+} txn_state;
+
+struct store_txn {
+    store *s;
+    void *owner;
+    store_event_fn fn;
+    txn_state state;
+    bool abandoned;
+    bool begun;
+    unsigned inflight;
+    store_txn *next; /* ready list / batch */
+
+    rcpt *rcpts;
+    size_t rcpts_n;
+    size_t rcpts_cap;
+    copy copies[COPIES_MAX];
+    size_t copies_n;
+
+    char base[256];
+    char final[320];
+    uint8_t *hdr;
+
+    struct iovec *iov;
+    size_t iov_n;
+    size_t iov_cap;
+    pin *pins;
+    size_t pins_head;
+    size_t pins_n;
+    size_t pins_cap;
+    uint64_t unwritten_bytes;
+};
+
+typedef struct dir_entry {
+    char *path;
+    uint64_t hash;
+    int fd;
+    int err;
+    struct store *s;
+    sl_op op;
+} dir_entry;
+
+typedef enum commit_phase {
+    PH_IDLE = 0,
+    PH_FSYNC,
+    PH_LINK,
+    PH_CLEAN,
+    PH_DIRSYNC,
+    PH_DIRCLOSE,
+} commit_phase;
+
+struct store {
+    sl_ring *ring;
+    sl_bufring *bufs;
+    store_config cfg;
+    maildir_namer namer;
+    maildir_cache *mdcache;
+    store_stats stats;
+    size_t alive;
+
+    store_txn *ready_head;
+    store_txn *ready_tail;
+
+    commit_phase phase;
+    unsigned outstanding;
+    store_txn *batch;
+    dir_entry *dirs;
+    size_t dirs_n;
+    size_t dirs_cap;
+    size_t *dir_index; /* open addressing over dirs, SIZE_MAX = empty */
+    size_t dir_index_cap;
+};
+
+static const char eol_lf[] = "\n";
+static const char eol_crlf[] = "\r\n";
+
+static void txn_check_written(store_txn *t);
+static void commit_start(store *s);
+static void commit_next(store *s);
+
+/* ---- store ---------------------------------------------------------- */
+
+store *store_new(sl_ring *ring, sl_bufring *bufs, const store_config *cfg)
+{
+    store *s = sl_calloc(1, sizeof(*s));
+    s->ring = ring;
+    s->bufs = bufs;
+    s->cfg = *cfg;
+    maildir_namer_init(&s->namer, cfg->hostname, (long)getpid(), cfg->core_id, cfg->cores_n);
+    s->mdcache = maildir_cache_new();
+    return s;
+}
+
+void store_free(store **s)
+{
+    if (*s == NULL) {
+        return;
+    }
+    SL_ASSERT((*s)->alive == 0);
+    maildir_cache_free(&(*s)->mdcache);
+    free((*s)->dirs);
+    free((*s)->dir_index);
+    sl_free(s);
+}
+
+void store_set_fsync(store *s, bool fsync)
+{
+    s->cfg.fsync = fsync;
+}
+
+const store_stats *store_get_stats(const store *s)
+{
+    return &s->stats;
+}
+
+size_t store_txns_alive(const store *s)
+{
+    return s->alive;
+}
+
+bool store_folder_exists(store *s, const char *path)
+{
+    return maildir_exists(s->mdcache, path);
+}
+
+/* ---- building a transaction ----------------------------------------- */
+
+store_txn *store_txn_new(store *s, void *owner, store_event_fn fn)
+{
+    store_txn *t = sl_calloc(1, sizeof(*t));
+    t->s = s;
+    t->owner = owner;
+    t->fn = fn;
+    for (size_t i = 0; i < COPIES_MAX; i++) {
+        t->copies[i].fd = -1;
+        t->copies[i].t = t;
+    }
+    s->alive++;
+    return t;
+}
+
+size_t store_txn_rcpt_count(const store_txn *t)
+{
+    return t->rcpts_n;
+}
+
+static store_outcome outcome_of(int err)
+{
+    if (err == -ENOSPC || err == -EDQUOT || err == -EFBIG) {
+        return STORE_NOSPACE;
+    }
+    return STORE_TEMPFAIL;
+}
+
+static size_t copy_for_dev(store_txn *t, dev_t dev)
+{
+    for (size_t i = 0; i < t->copies_n; i++) {
+        if (t->copies[i].dev == dev) {
+            return i;
+        }
+    }
+    if (t->copies_n == COPIES_MAX) {
+        return SIZE_MAX;
+    }
+    t->copies[t->copies_n].dev = dev;
+    return t->copies_n++;
+}
+
+int store_txn_add_rcpt(store_txn *t, const char *path, bool folder, store_outcome *outcome_out)
+{
+    SL_ASSERT(!t->begun);
+    dev_t dev = 0;
+    int rc = maildir_prepare(t->s->mdcache, path, folder, &dev);
+    if (rc != 0) {
+        sl_warn("maildir %s: cannot create: %s", path, strerror(-rc));
+        *outcome_out = outcome_of(rc);
+        return -1;
+    }
+    size_t c = copy_for_dev(t, dev);
+    if (c == SIZE_MAX) {
+        *outcome_out = STORE_TEMPFAIL;
+        return -1;
+    }
+    if (t->copies[c].tmp_path == NULL) {
+        /* The file for this filesystem lives in its first recipient's tmp/. */
+        t->copies[c].tmp_path = sl_strdup(path);
+    }
+    if (t->rcpts_n == t->rcpts_cap) {
+        t->rcpts_cap = t->rcpts_cap == 0 ? 4 : t->rcpts_cap * 2;
+        t->rcpts = sl_realloc(t->rcpts, t->rcpts_cap * sizeof(*t->rcpts));
+    }
+    rcpt *r = &t->rcpts[t->rcpts_n];
+    memset(r, 0, sizeof(*r));
+    r->t = t;
+    r->path = sl_strdup(path);
+    r->copy = c;
+    r->outcome = STORE_OK;
+    return (int)t->rcpts_n++;
+}
+
+static void push_iov(store_txn *t, const void *p, size_t n)
+{
+    if (t->iov_n == t->iov_cap) {
+        t->iov_cap = t->iov_cap == 0 ? 64 : t->iov_cap * 2;
+        t->iov = sl_realloc(t->iov, t->iov_cap * sizeof(*t->iov));
+    }
+    t->iov[t->iov_n].iov_base = (void *)p;
+    t->iov[t->iov_n].iov_len = n;
+    t->iov_n++;
+    t->unwritten_bytes += n;
+}
+
+static void on_open(sl_op *op, int res, uint32_t flags);
+
+void store_txn_begin(store_txn *t, const uint8_t *hdr, size_t hdr_len)
+{
+    SL_ASSERT(!t->begun);
+    SL_ASSERT(t->rcpts_n > 0);
+    t->begun = true;
+    int64_t sec;
+    uint32_t usec;
+    sl_clock_wall(&sec, &usec);
+    size_t n = maildir_name_base(&t->s->namer, sec, usec, t->base, sizeof(t->base));
+    SL_ASSERT(n > 0);
+    for (size_t i = 0; i < t->copies_n; i++) {
+        copy *c = &t->copies[i];
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/tmp/%s", c->tmp_path, t->base);
+        free(c->tmp_path);
+        c->tmp_path = sl_strdup(path);
+        c->opening = true;
+        c->op.fn = on_open;
+        struct io_uring_sqe *sqe = sl_ring_sqe(t->s->ring, &c->op);
+        io_uring_prep_openat(sqe, AT_FDCWD, c->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                             0600);
+        t->inflight++;
+    }
+    t->hdr = sl_malloc(hdr_len == 0 ? 1 : hdr_len);
+    memcpy(t->hdr, hdr, hdr_len);
+    if (hdr_len > 0) {
+        push_iov(t, t->hdr, hdr_len);
+    }
+}
+
+static void kick_writes(store_txn *t, bool force);
+
+void store_txn_append(store_txn *t, const uint8_t *p, size_t n, uint16_t bid)
+{
+    SL_ASSERT(t->state == TXN_BUILDING);
+    SL_ASSERT(t->begun);
+    if (n == 0) {
+        return;
+    }
+    pin *last = t->pins_n > t->pins_head ? &t->pins[t->pins_n - 1] : NULL;
+    struct iovec *liov = t->iov_n > 0 ? &t->iov[t->iov_n - 1] : NULL;
+    if (last != NULL && last->bid == bid && last->iov_end == t->iov_n && liov != NULL &&
+        (const uint8_t *)liov->iov_base + liov->iov_len == p) {
+        liov->iov_len += n; /* contiguous in the same buffer: grow the last iovec */
+        t->unwritten_bytes += n;
+    } else {
+        push_iov(t, p, n);
+        if (last == NULL || last->bid != bid) {
+            sl_bufring_pin(t->s->bufs, bid);
+            if (t->pins_n == t->pins_cap) {
+                t->pins_cap = t->pins_cap == 0 ? 16 : t->pins_cap * 2;
+                t->pins = sl_realloc(t->pins, t->pins_cap * sizeof(*t->pins));
+            }
+            t->pins[t->pins_n].bid = bid;
+            t->pins_n++;
+        }
+        t->pins[t->pins_n - 1].iov_end = t->iov_n;
+    }
+    if (t->unwritten_bytes >= FLUSH_BYTES || t->pins_n - t->pins_head >= FLUSH_PINS) {
+        kick_writes(t, true);
+    }
+}
+
+void store_txn_eol(store_txn *t)
+{
+    SL_ASSERT(t->state == TXN_BUILDING);
+    if (t->s->cfg.crlf) {
+        push_iov(t, eol_crlf, 2);
+    } else {
+        push_iov(t, eol_lf, 1);
+    }
+}
+
+bool store_txn_congested(const store_txn *t)
+{
+    return t->unwritten_bytes >= CONGESTED_BYTES || t->pins_n - t->pins_head >= CONGESTED_PINS;
+}
+
+/* ---- writing -------------------------------------------------------- */
+
+static bool copy_active(const copy *c)
+{
+    return c->err == 0 && c->fd >= 0;
+}
+
+/* Release pins whose bytes every live copy has written. */
+static void release_pins(store_txn *t)
+{
+    size_t min_iov = t->iov_n;
+    for (size_t i = 0; i < t->copies_n; i++) {
+        const copy *c = &t->copies[i];
+        if (c->opening || c->writing || copy_active(c)) {
+            min_iov = SL_MIN(min_iov, c->cur_iov);
+        }
+    }
+    bool released = false;
+    while (t->pins_head < t->pins_n && t->pins[t->pins_head].iov_end <= min_iov) {
+        sl_bufring_unpin(t->s->bufs, t->pins[t->pins_head].bid);
+        t->pins_head++;
+        released = true;
+    }
+    if (t->pins_head == t->pins_n && min_iov == t->iov_n) {
+        /* Everything written everywhere: start the vectors over. */
+        t->pins_head = 0;
+        t->pins_n = 0;
+        t->iov_n = 0;
+        t->unwritten_bytes = 0;
+        for (size_t i = 0; i < t->copies_n; i++) {
+            t->copies[i].cur_iov = 0;
+            t->copies[i].cur_off = 0;
+        }
+    }
+    if (released && t->state == TXN_BUILDING && !t->abandoned) {
+        t->fn(t->owner, t, STORE_EV_PROGRESS);
+    }
+}
+
+static void on_write(sl_op *op, int res, uint32_t flags);
+
+static void submit_write(store_txn *t, copy *c)
+{
+    if (c->scratch == NULL) {
+        c->scratch = sl_malloc(WRITE_IOV_MAX * sizeof(struct iovec));
+    }
+    size_t n = SL_MIN(t->iov_n - c->cur_iov, (size_t)WRITE_IOV_MAX);
+    memcpy(c->scratch, &t->iov[c->cur_iov], n * sizeof(struct iovec));
+    c->scratch[0].iov_base = (char *)c->scratch[0].iov_base + c->cur_off;
+    c->scratch[0].iov_len -= c->cur_off;
+    c->writing = true;
+    c->op.fn = on_write;
+    struct io_uring_sqe *sqe = sl_ring_sqe(t->s->ring, &c->op);
+    io_uring_prep_writev(sqe, c->fd, c->scratch, (unsigned)n, c->offset);
+    t->inflight++;
+}
+
+static void kick_writes(store_txn *t, bool force)
+{
+    if (t->abandoned && t->state == TXN_BUILDING) {
+        return;
+    }
+    for (size_t i = 0; i < t->copies_n; i++) {
+        copy *c = &t->copies[i];
+        if (copy_active(c) && !c->writing && c->cur_iov < t->iov_n && force) {
+            submit_write(t, c);
+        }
+    }
+}
+
+/* Advance c's cursor by res bytes. */
+static void advance(store_txn *t, copy *c, size_t res)
+{
+    c->offset += res;
+    while (res > 0) {
+        SL_ASSERT(c->cur_iov < t->iov_n);
+        size_t left = t->iov[c->cur_iov].iov_len - c->cur_off;
+        if (res < left) {
+            c->cur_off += res;
+            return;
+        }
+        res -= left;
+        c->cur_iov++;
+        c->cur_off = 0;
+    }
+    while (c->cur_iov < t->iov_n && t->iov[c->cur_iov].iov_len == 0) {
+        c->cur_iov++;
+    }
+}
+
+static void txn_after_io(store_txn *t);
+
+static void on_open(sl_op *op, int res, uint32_t flags)
+{
+    copy *c = CONTAINER_OF(op, copy, op);
+    store_txn *t = c->t;
+    t->inflight--;
+    c->opening = false;
+    if (res < 0) {
+        c->err = res;
+        sl_warn("open %s: %s", c->tmp_path, strerror(-res));
+    } else {
+        c->fd = res;
+        t->s->stats.files++;
+    }
+    txn_after_io(t);
+}
+
+static void on_write(sl_op *op, int res, uint32_t flags)
+{
+    copy *c = CONTAINER_OF(op, copy, op);
+    store_txn *t = c->t;
+    t->inflight--;
+    c->writing = false;
+    if (res < 0) {
+        c->err = res;
+        sl_warn("write %s: %s", c->tmp_path, strerror(-res));
+    } else if (res == 0) {
+        c->err = -EIO;
+    } else {
+        size_t before = t->iov_n;
+        advance(t, c, (size_t)res);
+        SL_ASSERT(before == t->iov_n);
+    }
+    txn_after_io(t);
+}
+
+static void abandon_cleanup(store_txn *t);
+
+static void txn_after_io(store_txn *t)
+{
+    if (t->abandoned && t->state == TXN_BUILDING) {
+        if (t->inflight == 0) {
+            abandon_cleanup(t);
+        }
+        return;
+    }
+    release_pins(t);
+    bool force = t->state == TXN_FINISHING || t->unwritten_bytes >= FLUSH_BYTES ||
+                 t->pins_n - t->pins_head >= FLUSH_PINS;
+    kick_writes(t, force);
+    txn_check_written(t);
+}
+
+void store_txn_finish(store_txn *t, uint64_t size, uint64_t vsize)
+{
+    SL_ASSERT(t->state == TXN_BUILDING);
+    SL_ASSERT(t->begun);
+    t->state = TXN_FINISHING;
+    size_t n = maildir_name_final(t->base, size, vsize, t->final, sizeof(t->final));
+    SL_ASSERT(n > 0);
+    kick_writes(t, true);
+    txn_check_written(t);
+}
+
+static void txn_check_written(store_txn *t)
+{
+    if (t->state != TXN_FINISHING || t->inflight > 0) {
+        return;
+    }
+    for (size_t i = 0; i < t->copies_n; i++) {
+        const copy *c = &t->copies[i];
+        if (copy_active(c) && c->cur_iov < t->iov_n) {
+            return;
+        }
+    }
+    release_pins(t);
+    SL_ASSERT(t->pins_head == t->pins_n);
+    t->state = TXN_READY;
+    store *s = t->s;
+    t->next = NULL;
+    if (s->ready_tail == NULL) {
+        s->ready_head = t;
+    } else {
+        s->ready_tail->next = t;
+    }
+    s->ready_tail = t;
+}
+
+/* ---- abandoning ----------------------------------------------------- */
+
+static void free_txn(store_txn *t)
+{
+    for (size_t i = 0; i < t->copies_n; i++) {
+        free(t->copies[i].tmp_path);
+        free(t->copies[i].scratch);
+    }
+    for (size_t i = 0; i < t->rcpts_n; i++) {
+        free(t->rcpts[i].path);
+        free(t->rcpts[i].new_path);
+    }
+    free(t->rcpts);
+    free(t->hdr);
+    free(t->iov);
+    free(t->pins);
+    t->s->alive--;
+    free(t);
+}
+
+/* An unfinished transaction whose owner left: nothing was promised, so the
+ * tmp files go. Rare (a client dropping mid-DATA), hence plain syscalls. */
+static void abandon_cleanup(store_txn *t)
+{
+    for (size_t i = 0; i < t->copies_n; i++) {
+        copy *c = &t->copies[i];
+        if (c->fd >= 0) {
+            close(c->fd);
+            if (c->tmp_path != NULL) {
+                unlink(c->tmp_path);
+            }
+        }
+    }
+    while (t->pins_head < t->pins_n) {
+        sl_bufring_unpin(t->s->bufs, t->pins[t->pins_head++].bid);
+    }
+    free_txn(t);
+}
+
+void store_txn_abandon(store_txn **tp)
+{
+    store_txn *t = *tp;
+    *tp = NULL;
+    if (t == NULL) {
+        return;
+    }
+    t->abandoned = true;
+    if (t->state == TXN_BUILDING && t->inflight == 0) {
+        abandon_cleanup(t);
+    } else if (t->state == TXN_DONE) {
+        free_txn(t);
+    }
+}
+
+store_outcome store_txn_outcome(const store_txn *t, size_t rcpt_index)
+{
+    SL_ASSERT(rcpt_index < t->rcpts_n);
+    SL_ASSERT(t->state == TXN_DONE);
+    return t->rcpts[rcpt_index].outcome;
+}
+
+const char *store_txn_name(const store_txn *t)
+{
+    return t->base;
+}
+
+void store_txn_free(store_txn **t)
+{
+    if (*t == NULL) {
+        return;
+    }
+    SL_ASSERT((*t)->state == TXN_DONE);
+    free_txn(*t);
+    *t = NULL;
+}
+
+/* ---- group commit --------------------------------------------------- */
+
+static void phase_op_done(store *s)
+{
+    SL_ASSERT(s->outstanding > 0);
+    if (--s->outstanding == 0) {
+        commit_next(s);
+    }
+}
+
+static void on_fsync(sl_op *op, int res, uint32_t flags)
+{
+    copy *c = CONTAINER_OF(op, copy, op);
+    if (res < 0) {
+        c->err = res;
+        sl_error("fsync %s: %s", c->tmp_path, strerror(-res));
+    }
+    c->t->s->stats.fsyncs++;
+    phase_op_done(c->t->s);
+}
+
+static void on_link(sl_op *op, int res, uint32_t flags)
+{
+    rcpt *r = CONTAINER_OF(op, rcpt, op);
+    if (res < 0) {
+        r->outcome = outcome_of(res);
+        sl_error("link %s: %s", r->new_path, strerror(-res));
+    } else {
+        r->t->s->stats.links++;
+    }
+    phase_op_done(r->t->s);
+}
+
+static void on_clean(sl_op *op, int res, uint32_t flags)
+{
+    copy *c = CONTAINER_OF(op, copy, op);
+    phase_op_done(c->t->s);
+}
+
+static void on_clean2(sl_op *op, int res, uint32_t flags)
+{
+    copy *c = CONTAINER_OF(op, copy, op2);
+    if (res < 0 && res != -ENOENT) {
+        sl_warn("unlink %s: %s", c->tmp_path, strerror(-res));
+    }
+    phase_op_done(c->t->s);
+}
+
+static void on_dir(sl_op *op, int res, uint32_t flags)
+{
+    dir_entry *d = CONTAINER_OF(op, dir_entry, op);
+    store *s = d->s;
+    if (s->phase == PH_CLEAN) {
+        if (res < 0) {
+            d->err = res;
+        } else {
+            d->fd = res;
+        }
+    } else if (s->phase == PH_DIRSYNC) {
+        if (res < 0) {
+            d->err = res;
+            sl_error("fsync %s: %s", d->path, strerror(-res));
+        }
+        s->stats.fsyncs++;
+    }
+    phase_op_done(s);
+}
+
+static uint64_t hash_path(const char *p)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *p != '\0'; p++) {
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void dir_index_rebuild(store *s, size_t cap)
+{
+    free(s->dir_index);
+    s->dir_index_cap = cap;
+    s->dir_index = sl_malloc(cap * sizeof(size_t));
+    memset(s->dir_index, 0xff, cap * sizeof(size_t));
+    for (size_t i = 0; i < s->dirs_n; i++) {
+        size_t j = s->dirs[i].hash & (cap - 1);
+        while (s->dir_index[j] != SIZE_MAX) {
+            j = (j + 1) & (cap - 1);
+        }
+        s->dir_index[j] = i;
+    }
+}
+
+/* The commit's entry for directory path (its new/), added if new. */
+static size_t dir_for(store *s, const char *maildir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/new", maildir);
+    if ((s->dirs_n + 1) * 2 > s->dir_index_cap) {
+        dir_index_rebuild(s, s->dir_index_cap == 0 ? 64 : s->dir_index_cap * 2);
+    }
+    uint64_t h = hash_path(path);
+    size_t j = h & (s->dir_index_cap - 1);
+    while (s->dir_index[j] != SIZE_MAX) {
+        dir_entry *d = &s->dirs[s->dir_index[j]];
+        if (d->hash == h && strcmp(d->path, path) == 0) {
+            return s->dir_index[j];
+        }
+        j = (j + 1) & (s->dir_index_cap - 1);
+    }
+    if (s->dirs_n == s->dirs_cap) {
+        s->dirs_cap = s->dirs_cap == 0 ? 64 : s->dirs_cap * 2;
+        s->dirs = sl_realloc(s->dirs, s->dirs_cap * sizeof(*s->dirs));
+    }
+    dir_entry *d = &s->dirs[s->dirs_n];
+    memset(d, 0, sizeof(*d));
+    d->path = sl_strdup(path);
+    d->hash = h;
+    d->fd = -1;
+    d->s = s;
+    d->op.fn = on_dir;
+    s->dir_index[j] = s->dirs_n;
+    return s->dirs_n++;
+}
+
+static void phase_fsync(store *s)
+{
+    for (store_txn *t = s->batch; t != NULL; t = t->next) {
+        for (size_t i = 0; i < t->copies_n; i++) {
+            copy *c = &t->copies[i];
+            if (copy_active(c)) {
+                c->op.fn = on_fsync;
+                io_uring_prep_fsync(sl_ring_sqe(s->ring, &c->op), c->fd, 0);
+                s->outstanding++;
+            }
+        }
+    }
+}
+
+static void phase_link(store *s)
+{
+    for (store_txn *t = s->batch; t != NULL; t = t->next) {
+        for (size_t i = 0; i < t->rcpts_n; i++) {
+            rcpt *r = &t->rcpts[i];
+            copy *c = &t->copies[r->copy];
+            if (!copy_active(c)) {
+                r->outcome = outcome_of(c->err != 0 ? c->err : -EIO);
+                continue;
+            }
+            char path[PATH_MAX];
+            snprintf(path, sizeof(path), "%s/new/%s", r->path, t->final);
+            r->new_path = sl_strdup(path);
+            r->op.fn = on_link;
+            io_uring_prep_linkat(sl_ring_sqe(s->ring, &r->op), AT_FDCWD, c->tmp_path, AT_FDCWD,
+                                 r->new_path, 0);
+            s->outstanding++;
+        }
+    }
+}
+
+static void phase_clean(store *s)
+{
+    for (store_txn *t = s->batch; t != NULL; t = t->next) {
+        for (size_t i = 0; i < t->copies_n; i++) {
+            copy *c = &t->copies[i];
+            if (c->fd < 0) {
+                continue;
+            }
+            c->op.fn = on_clean;
+            io_uring_prep_close(sl_ring_sqe(s->ring, &c->op), c->fd);
+            c->fd = -1;
+            c->op2.fn = on_clean2;
+            io_uring_prep_unlinkat(sl_ring_sqe(s->ring, &c->op2), AT_FDCWD, c->tmp_path, 0);
+            s->outstanding += 2;
+        }
+        for (size_t i = 0; i < t->rcpts_n; i++) {
+            rcpt *r = &t->rcpts[i];
+            r->dir = SIZE_MAX;
+            if (r->outcome == STORE_OK && s->cfg.fsync) {
+                r->dir = dir_for(s, r->path);
+            }
+        }
+    }
+    for (size_t i = 0; i < s->dirs_n; i++) {
+        dir_entry *d = &s->dirs[i];
+        io_uring_prep_openat(sl_ring_sqe(s->ring, &d->op), AT_FDCWD, d->path,
+                             O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        s->outstanding++;
+    }
+}
+
+static void phase_dirsync(store *s)
+{
+    for (size_t i = 0; i < s->dirs_n; i++) {
+        dir_entry *d = &s->dirs[i];
+        if (d->fd >= 0) {
+            io_uring_prep_fsync(sl_ring_sqe(s->ring, &d->op), d->fd, 0);
+            s->outstanding++;
+        }
+    }
+}
+
+static void phase_dirclose(store *s)
+{
+    for (size_t i = 0; i < s->dirs_n; i++) {
+        dir_entry *d = &s->dirs[i];
+        if (d->fd >= 0) {
+            io_uring_prep_close(sl_ring_sqe(s->ring, &d->op), d->fd);
+            d->fd = -1;
+            s->outstanding++;
+        }
+    }
+}
+
+/* Report outcomes: a recipient whose new/ directory could not be made
+ * durable is told 4xx (the file may still show up: a duplicate is better
+ * than a loss). */
+static void commit_finish(store *s)
+{
+    store_txn *t = s->batch;
+    s->batch = NULL;
+    while (t != NULL) {
+        store_txn *next = t->next;
+        for (size_t i = 0; i < t->rcpts_n; i++) {
+            rcpt *r = &t->rcpts[i];
+            if (r->dir != SIZE_MAX && s->dirs[r->dir].err != 0) {
+                r->outcome = outcome_of(s->dirs[r->dir].err);
+            }
+            if (r->outcome != STORE_OK) {
+                s->stats.errors++;
+            }
+        }
+        t->state = TXN_DONE;
+        if (t->abandoned) {
+            free_txn(t);
+        } else {
+            t->fn(t->owner, t, STORE_EV_DONE);
+        }
+        t = next;
+    }
+    for (size_t i = 0; i < s->dirs_n; i++) {
+        free(s->dirs[i].path);
+    }
+    s->dirs_n = 0;
+    if (s->dir_index != NULL) {
+        memset(s->dir_index, 0xff, s->dir_index_cap * sizeof(size_t));
+    }
+    s->phase = PH_IDLE;
+}
+
+/* Run phases until one has operations in flight. */
+static void commit_next(store *s)
+{
+    while (s->outstanding == 0) {
+        switch (s->phase) {
+        case PH_IDLE:
+            SL_ASSERT(false);
+            return;
+        case PH_FSYNC:
+            s->phase = PH_LINK;
+            phase_link(s);
+            break;
+        case PH_LINK:
+            s->phase = PH_CLEAN;
+            phase_clean(s);
+            break;
+        case PH_CLEAN:
+            s->phase = PH_DIRSYNC;
+            phase_dirsync(s);
+            break;
+        case PH_DIRSYNC:
+            s->phase = PH_DIRCLOSE;
+            phase_dirclose(s);
+            break;
+        case PH_DIRCLOSE:
+            commit_finish(s);
+            store_kick(s);
+            return;
+        }
+    }
+}
+
+static void commit_start(store *s)
+{
+    SL_ASSERT(s->phase == PH_IDLE);
+    SL_ASSERT(s->batch == NULL);
+    store_txn *tail = NULL;
+    size_t n = 0;
+    while (s->ready_head != NULL && n < BATCH_TXNS_MAX) {
+        store_txn *t = s->ready_head;
+        s->ready_head = t->next;
+        t->next = NULL;
+        t->state = TXN_COMMITTING;
+        if (tail == NULL) {
+            s->batch = t;
+        } else {
+            tail->next = t;
+        }
+        tail = t;
+        n++;
+    }
+    if (s->ready_head == NULL) {
+        s->ready_tail = NULL;
+    }
+    s->stats.batches++;
+    s->stats.batch_txns += n;
+    s->phase = PH_FSYNC;
+    if (s->cfg.fsync) {
+        phase_fsync(s);
+    }
+    commit_next(s);
+}
+
+void store_kick(store *s)
+{
+    if (s->phase == PH_IDLE && s->ready_head != NULL) {
+        commit_start(s);
+    }
+}
