@@ -1265,7 +1265,11 @@ static void conn_process(conn *c)
 
 void lmtp_server_after_dispatch(lmtp_server *s)
 {
+    store_kick(s->store);
     sl_bufring_publish(s->bufs);
+    if (s->bufs->out >= s->bufs->count) {
+        return; /* still no buffer free: starved connections keep waiting */
+    }
     /* Buffers came back: give starved connections their recv again. */
     size_t n = s->starved_n;
     s->starved_n = 0;
@@ -1273,7 +1277,6 @@ void lmtp_server_after_dispatch(lmtp_server *s)
         conn *c = s->starved[i];
         conn_arm_recv(c);
     }
-    store_kick(s->store);
 }
 
 void lmtp_server_tick(lmtp_server *s, uint64_t now_ms)
