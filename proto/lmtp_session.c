@@ -1236,13 +1236,15 @@ static void conn_process(conn *c)
         SL_ASSERT(used <= b->len - b->off);
         b->off += (uint32_t)used;
         if (rc == LMTP_PARSE_EVENT) {
+            /* Parse again even at the end of the buffer: some events (the
+             * end of a BDAT chunk, a held CR) take no further bytes. */
             on_event(c, &ev, b->bid);
+            continue;
         }
-        if (b->off == b->len) {
-            sl_bufring_unpin(s->bufs, b->bid);
-            c->inq_head = (c->inq_head + 1) % INQ_MAX;
-            c->inq_n--;
-        }
+        SL_ASSERT(b->off == b->len);
+        sl_bufring_unpin(s->bufs, b->bid);
+        c->inq_head = (c->inq_head + 1) % INQ_MAX;
+        c->inq_n--;
     }
     if (c->closing) {
         return;
