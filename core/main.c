@@ -240,7 +240,8 @@ static int core_setup(core *co)
         return -1;
     }
     store_config sc = {.fsync = cfg->fsync, .crlf = cfg->mail_crlf, .hostname = cfg->hostname,
-                       .core_id = co->id, .cores_n = cores_n};
+                       .core_id = co->id, .cores_n = cores_n,
+                       .batch_max = cfg->commit_batch_max};
     co->store = store_new(&co->ring, &co->bufs, &sc);
     co->cache = userdb_cache_new(cfg->userdb_cache_size, cfg->userdb_cache_ttl_ms,
                                  cfg->userdb_cache_negative_ttl_ms);

@@ -1288,8 +1288,8 @@ void lmtp_server_tick(lmtp_server *s, uint64_t now_ms)
         if (c == NULL || c->closing || c->close_after_send) {
             continue;
         }
-        if (c->wait == WAIT_LOOKUP || c->wait == WAIT_COMMIT) {
-            continue; /* waiting on us, not on the peer */
+        if (c->wait != WAIT_NONE) {
+            continue; /* waiting on us (userdb, disk), not on the peer */
         }
         bool data = c->in_data || lmtp_parser_mode(c->parser) != LMTP_MODE_COMMAND;
         uint64_t limit = data ? s->cfg->data_timeout_ms : s->cfg->idle_timeout_ms;

@@ -36,7 +36,7 @@
 #define FLUSH_PINS 16
 #define CONGESTED_BYTES (1024 * 1024)
 #define CONGESTED_PINS 48
-#define BATCH_TXNS_MAX 256
+#define BATCH_TXNS_DEFAULT 256
 
 typedef struct pin {
     uint16_t bid;
@@ -908,7 +908,8 @@ static void commit_start(store *s)
     SL_ASSERT(s->batch == NULL);
     store_txn *tail = NULL;
     size_t n = 0;
-    while (s->ready_head != NULL && n < BATCH_TXNS_MAX) {
+    size_t max = s->cfg.batch_max != 0 ? s->cfg.batch_max : BATCH_TXNS_DEFAULT;
+    while (s->ready_head != NULL && n < max) {
         store_txn *t = s->ready_head;
         s->ready_head = t->next;
         t->next = NULL;

@@ -33,6 +33,7 @@ typedef struct store_config {
     const char *hostname;
     unsigned core_id;
     unsigned cores_n;
+    unsigned batch_max; /* transactions per group commit at most; 0 = 256 */
 } store_config;
 
 typedef struct store_stats {

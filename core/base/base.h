@@ -17,7 +17,7 @@ typedef struct sl_slice {
 
 #define SL_SLICE_LIT(s) ((sl_slice){(const uint8_t *)(s), sizeof(s) - 1})
 
-void sl_assert_fail(const char *expr, const char *file, int line);
+__attribute__((noreturn)) void sl_assert_fail(const char *expr, const char *file, int line);
 
 /* Assertions stay on in production: a broken contract aborts with a core. */
 #define SL_ASSERT(e) ((e) ? (void)0 : sl_assert_fail(#e, __FILE__, __LINE__))
