@@ -35,7 +35,7 @@
 #define CONTAINER_OF(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 #define LISTENERS_MAX 16
-#define INQ_MAX 64
+#define INQ_INITIAL 16
 #define INQ_PAUSE 32     /* stop receiving while this many buffers wait unparsed */
 #define OUT_PAUSE 65536  /* stop parsing while this many reply bytes wait to be sent */
 #define RESOLVER_DRAIN 64
@@ -91,7 +91,11 @@ typedef struct conn {
     bool eof;
     bool limited;
 
-    inbuf inq[INQ_MAX];
+    /* Received buffers not yet parsed, oldest first. A ring that grows:
+     * after recv is cancelled the kernel may still complete what the socket
+     * holds; the core's buffer ring bounds the total. */
+    inbuf *inq;
+    unsigned inq_cap; /* power of two */
     unsigned inq_head;
     unsigned inq_n;
     lmtp_parser *parser;
@@ -304,6 +308,8 @@ static conn *conn_new(lmtp_server *s, int fd, const struct sockaddr *sa)
     make_session_id(s, c->sid);
     snprintf(c->tid, sizeof(c->tid), "%s", c->sid);
     lmtp_limits lim = {.line_bytes_max = s->cfg->line_length_max};
+    c->inq_cap = INQ_INITIAL;
+    c->inq = sl_malloc(c->inq_cap * sizeof(*c->inq));
     c->parser = sl_malloc(sizeof(*c->parser));
     lmtp_parser_init(c->parser, &lim);
     lmtp_out_init(&c->out);
@@ -403,6 +409,30 @@ static void conn_cancel_recv(conn *c)
     c->recv_cancelled = true;
 }
 
+static void inq_push(conn *c, inbuf b)
+{
+    if (c->inq_n == c->inq_cap) {
+        inbuf *n = sl_malloc(2 * c->inq_cap * sizeof(*n));
+        for (unsigned i = 0; i < c->inq_n; i++) {
+            n[i] = c->inq[(c->inq_head + i) & (c->inq_cap - 1)];
+        }
+        free(c->inq);
+        c->inq = n;
+        c->inq_head = 0;
+        c->inq_cap *= 2;
+    }
+    c->inq[(c->inq_head + c->inq_n) & (c->inq_cap - 1)] = b;
+    c->inq_n++;
+}
+
+static void inq_pop(conn *c)
+{
+    SL_ASSERT(c->inq_n > 0);
+    sl_bufring_unpin(c->srv->bufs, c->inq[c->inq_head].bid);
+    c->inq_head = (c->inq_head + 1) & (c->inq_cap - 1);
+    c->inq_n--;
+}
+
 static void on_recv(sl_op *op, int res, uint32_t flags)
 {
     conn *c = CONTAINER_OF(op, conn, op_recv);
@@ -415,16 +445,10 @@ static void on_recv(sl_op *op, int res, uint32_t flags)
         SL_ASSERT(flags & IORING_CQE_F_BUFFER);
         uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         sl_bufring_take(s->bufs, bid);
-        if (c->closing || c->inq_n == INQ_MAX) {
-            /* Closing, or a peer ignoring flow control: drop it. */
+        if (c->closing) {
             sl_bufring_unpin(s->bufs, bid);
-            if (!c->closing) {
-                sl_warn("lmtp(%s): input queue overflow, closing", c->sid);
-                conn_close(c);
-            }
         } else {
-            c->inq[(c->inq_head + c->inq_n) % INQ_MAX] = (inbuf){bid, 0, (uint32_t)res};
-            c->inq_n++;
+            inq_push(c, (inbuf){bid, 0, (uint32_t)res});
             c->last_ms = sl_clock_ms();
             if (c->inq_n >= INQ_PAUSE) {
                 conn_cancel_recv(c);
@@ -504,10 +528,9 @@ static void conn_free(conn *c)
 {
     lmtp_server *s = c->srv;
     while (c->inq_n > 0) {
-        sl_bufring_unpin(s->bufs, c->inq[c->inq_head].bid);
-        c->inq_head = (c->inq_head + 1) % INQ_MAX;
-        c->inq_n--;
+        inq_pop(c);
     }
+    free(c->inq);
     txn_reset(c);
     free(c->pending.addr);
     free(c->parser);
@@ -1242,9 +1265,7 @@ static void conn_process(conn *c)
             continue;
         }
         SL_ASSERT(b->off == b->len);
-        sl_bufring_unpin(s->bufs, b->bid);
-        c->inq_head = (c->inq_head + 1) % INQ_MAX;
-        c->inq_n--;
+        inq_pop(c);
     }
     if (c->closing) {
         return;
