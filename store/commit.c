@@ -37,6 +37,9 @@
 #define CONGESTED_BYTES (1024 * 1024)
 #define CONGESTED_PINS 48
 #define BATCH_TXNS_DEFAULT 256
+#define COMMITS_MAX 4
+
+typedef struct commit commit;
 
 typedef struct pin {
     uint16_t bid;
@@ -86,6 +89,7 @@ struct store_txn {
     bool begun;
     unsigned inflight;
     store_txn *next; /* ready list / batch */
+    commit *cm;      /* the commit this transaction is in */
 
     rcpt *rcpts;
     size_t rcpts_n;
@@ -112,7 +116,7 @@ typedef struct dir_entry {
     uint64_t hash;
     int fd;
     int err;
-    struct store *s;
+    commit *cm;
     sl_op op;
 } dir_entry;
 
@@ -124,6 +128,21 @@ typedef enum commit_phase {
     PH_DIRSYNC,
     PH_DIRCLOSE,
 } commit_phase;
+
+/* One group commit in flight. A core runs up to COMMITS_MAX at once, so
+ * messages that finish while one batch waits for the disk start their own
+ * batch instead of waiting for it (each batch fsyncs its own directories). */
+struct commit {
+    store *s;
+    commit_phase phase;
+    unsigned outstanding;
+    store_txn *batch;
+    dir_entry *dirs;
+    size_t dirs_n;
+    size_t dirs_cap;
+    size_t *dir_index; /* open addressing over dirs, SIZE_MAX = empty */
+    size_t dir_index_cap;
+};
 
 struct store {
     sl_ring *ring;
@@ -137,22 +156,14 @@ struct store {
     store_txn *ready_head;
     store_txn *ready_tail;
 
-    commit_phase phase;
-    unsigned outstanding;
-    store_txn *batch;
-    dir_entry *dirs;
-    size_t dirs_n;
-    size_t dirs_cap;
-    size_t *dir_index; /* open addressing over dirs, SIZE_MAX = empty */
-    size_t dir_index_cap;
+    commit commits[COMMITS_MAX];
 };
 
 static const char eol_lf[] = "\n";
 static const char eol_crlf[] = "\r\n";
 
 static void txn_check_written(store_txn *t);
-static void commit_start(store *s);
-static void commit_next(store *s);
+static void commit_next(commit *cm);
 
 /* ---- store ---------------------------------------------------------- */
 
@@ -164,6 +175,9 @@ store *store_new(sl_ring *ring, sl_bufring *bufs, const store_config *cfg)
     s->cfg = *cfg;
     maildir_namer_init(&s->namer, cfg->hostname, (long)getpid(), cfg->core_id, cfg->cores_n);
     s->mdcache = maildir_cache_new();
+    for (size_t i = 0; i < COMMITS_MAX; i++) {
+        s->commits[i].s = s;
+    }
     return s;
 }
 
@@ -174,8 +188,10 @@ void store_free(store **s)
     }
     SL_ASSERT((*s)->alive == 0);
     maildir_cache_free(&(*s)->mdcache);
-    free((*s)->dirs);
-    free((*s)->dir_index);
+    for (size_t i = 0; i < COMMITS_MAX; i++) {
+        free((*s)->commits[i].dirs);
+        free((*s)->commits[i].dir_index);
+    }
     sl_free(s);
 }
 
@@ -623,11 +639,11 @@ void store_txn_free(store_txn **t)
 
 /* ---- group commit --------------------------------------------------- */
 
-static void phase_op_done(store *s)
+static void phase_op_done(commit *cm)
 {
-    SL_ASSERT(s->outstanding > 0);
-    if (--s->outstanding == 0) {
-        commit_next(s);
+    SL_ASSERT(cm->outstanding > 0);
+    if (--cm->outstanding == 0) {
+        commit_next(cm);
     }
 }
 
@@ -639,7 +655,7 @@ static void on_fsync(sl_op *op, int res, uint32_t flags)
         sl_error("fsync %s: %s", c->tmp_path, strerror(-res));
     }
     c->t->s->stats.fsyncs++;
-    phase_op_done(c->t->s);
+    phase_op_done(c->t->cm);
 }
 
 static void on_link(sl_op *op, int res, uint32_t flags)
@@ -651,13 +667,13 @@ static void on_link(sl_op *op, int res, uint32_t flags)
     } else {
         r->t->s->stats.links++;
     }
-    phase_op_done(r->t->s);
+    phase_op_done(r->t->cm);
 }
 
 static void on_clean(sl_op *op, int res, uint32_t flags)
 {
     copy *c = CONTAINER_OF(op, copy, op);
-    phase_op_done(c->t->s);
+    phase_op_done(c->t->cm);
 }
 
 static void on_clean2(sl_op *op, int res, uint32_t flags)
@@ -666,27 +682,27 @@ static void on_clean2(sl_op *op, int res, uint32_t flags)
     if (res < 0 && res != -ENOENT) {
         sl_warn("unlink %s: %s", c->tmp_path, strerror(-res));
     }
-    phase_op_done(c->t->s);
+    phase_op_done(c->t->cm);
 }
 
 static void on_dir(sl_op *op, int res, uint32_t flags)
 {
     dir_entry *d = CONTAINER_OF(op, dir_entry, op);
-    store *s = d->s;
-    if (s->phase == PH_CLEAN) {
+    commit *cm = d->cm;
+    if (cm->phase == PH_CLEAN) {
         if (res < 0) {
             d->err = res;
         } else {
             d->fd = res;
         }
-    } else if (s->phase == PH_DIRSYNC) {
+    } else if (cm->phase == PH_DIRSYNC) {
         if (res < 0) {
             d->err = res;
             sl_error("fsync %s: %s", d->path, strerror(-res));
         }
-        s->stats.fsyncs++;
+        cm->s->stats.fsyncs++;
     }
-    phase_op_done(s);
+    phase_op_done(cm);
 }
 
 static uint64_t hash_path(const char *p)
@@ -698,70 +714,72 @@ static uint64_t hash_path(const char *p)
     return h;
 }
 
-static void dir_index_rebuild(store *s, size_t cap)
+static void dir_index_rebuild(commit *cm, size_t cap)
 {
-    free(s->dir_index);
-    s->dir_index_cap = cap;
-    s->dir_index = sl_malloc(cap * sizeof(size_t));
-    memset(s->dir_index, 0xff, cap * sizeof(size_t));
-    for (size_t i = 0; i < s->dirs_n; i++) {
-        size_t j = s->dirs[i].hash & (cap - 1);
-        while (s->dir_index[j] != SIZE_MAX) {
+    free(cm->dir_index);
+    cm->dir_index_cap = cap;
+    cm->dir_index = sl_malloc(cap * sizeof(size_t));
+    memset(cm->dir_index, 0xff, cap * sizeof(size_t));
+    for (size_t i = 0; i < cm->dirs_n; i++) {
+        size_t j = cm->dirs[i].hash & (cap - 1);
+        while (cm->dir_index[j] != SIZE_MAX) {
             j = (j + 1) & (cap - 1);
         }
-        s->dir_index[j] = i;
+        cm->dir_index[j] = i;
     }
 }
 
-/* The commit's entry for directory path (its new/), added if new. */
-static size_t dir_for(store *s, const char *maildir)
+/* The commit's entry for a maildir's new/ directory, added if new. */
+static size_t dir_for(commit *cm, const char *maildir)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/new", maildir);
-    if ((s->dirs_n + 1) * 2 > s->dir_index_cap) {
-        dir_index_rebuild(s, s->dir_index_cap == 0 ? 64 : s->dir_index_cap * 2);
+    if ((cm->dirs_n + 1) * 2 > cm->dir_index_cap) {
+        dir_index_rebuild(cm, cm->dir_index_cap == 0 ? 64 : cm->dir_index_cap * 2);
     }
     uint64_t h = hash_path(path);
-    size_t j = h & (s->dir_index_cap - 1);
-    while (s->dir_index[j] != SIZE_MAX) {
-        dir_entry *d = &s->dirs[s->dir_index[j]];
+    size_t j = h & (cm->dir_index_cap - 1);
+    while (cm->dir_index[j] != SIZE_MAX) {
+        dir_entry *d = &cm->dirs[cm->dir_index[j]];
         if (d->hash == h && strcmp(d->path, path) == 0) {
-            return s->dir_index[j];
+            return cm->dir_index[j];
         }
-        j = (j + 1) & (s->dir_index_cap - 1);
+        j = (j + 1) & (cm->dir_index_cap - 1);
     }
-    if (s->dirs_n == s->dirs_cap) {
-        s->dirs_cap = s->dirs_cap == 0 ? 64 : s->dirs_cap * 2;
-        s->dirs = sl_realloc(s->dirs, s->dirs_cap * sizeof(*s->dirs));
+    if (cm->dirs_n == cm->dirs_cap) {
+        cm->dirs_cap = cm->dirs_cap == 0 ? 64 : cm->dirs_cap * 2;
+        cm->dirs = sl_realloc(cm->dirs, cm->dirs_cap * sizeof(*cm->dirs));
     }
-    dir_entry *d = &s->dirs[s->dirs_n];
+    dir_entry *d = &cm->dirs[cm->dirs_n];
     memset(d, 0, sizeof(*d));
     d->path = sl_strdup(path);
     d->hash = h;
     d->fd = -1;
-    d->s = s;
+    d->cm = cm;
     d->op.fn = on_dir;
-    s->dir_index[j] = s->dirs_n;
-    return s->dirs_n++;
+    cm->dir_index[j] = cm->dirs_n;
+    return cm->dirs_n++;
 }
 
-static void phase_fsync(store *s)
+static void phase_fsync(commit *cm)
 {
-    for (store_txn *t = s->batch; t != NULL; t = t->next) {
+    sl_ring *ring = cm->s->ring;
+    for (store_txn *t = cm->batch; t != NULL; t = t->next) {
         for (size_t i = 0; i < t->copies_n; i++) {
             copy *c = &t->copies[i];
             if (copy_active(c)) {
                 c->op.fn = on_fsync;
-                io_uring_prep_fsync(sl_ring_sqe(s->ring, &c->op), c->fd, 0);
-                s->outstanding++;
+                io_uring_prep_fsync(sl_ring_sqe(ring, &c->op), c->fd, 0);
+                cm->outstanding++;
             }
         }
     }
 }
 
-static void phase_link(store *s)
+static void phase_link(commit *cm)
 {
-    for (store_txn *t = s->batch; t != NULL; t = t->next) {
+    sl_ring *ring = cm->s->ring;
+    for (store_txn *t = cm->batch; t != NULL; t = t->next) {
         for (size_t i = 0; i < t->rcpts_n; i++) {
             rcpt *r = &t->rcpts[i];
             copy *c = &t->copies[r->copy];
@@ -773,63 +791,64 @@ static void phase_link(store *s)
             snprintf(path, sizeof(path), "%s/new/%s", r->path, t->final);
             r->new_path = sl_strdup(path);
             r->op.fn = on_link;
-            io_uring_prep_linkat(sl_ring_sqe(s->ring, &r->op), AT_FDCWD, c->tmp_path, AT_FDCWD,
+            io_uring_prep_linkat(sl_ring_sqe(ring, &r->op), AT_FDCWD, c->tmp_path, AT_FDCWD,
                                  r->new_path, 0);
-            s->outstanding++;
+            cm->outstanding++;
         }
     }
 }
 
-static void phase_clean(store *s)
+static void phase_clean(commit *cm)
 {
-    for (store_txn *t = s->batch; t != NULL; t = t->next) {
+    sl_ring *ring = cm->s->ring;
+    for (store_txn *t = cm->batch; t != NULL; t = t->next) {
         for (size_t i = 0; i < t->copies_n; i++) {
             copy *c = &t->copies[i];
             if (c->fd < 0) {
                 continue;
             }
             c->op.fn = on_clean;
-            io_uring_prep_close(sl_ring_sqe(s->ring, &c->op), c->fd);
+            io_uring_prep_close(sl_ring_sqe(ring, &c->op), c->fd);
             c->fd = -1;
             c->op2.fn = on_clean2;
-            io_uring_prep_unlinkat(sl_ring_sqe(s->ring, &c->op2), AT_FDCWD, c->tmp_path, 0);
-            s->outstanding += 2;
+            io_uring_prep_unlinkat(sl_ring_sqe(ring, &c->op2), AT_FDCWD, c->tmp_path, 0);
+            cm->outstanding += 2;
         }
         for (size_t i = 0; i < t->rcpts_n; i++) {
             rcpt *r = &t->rcpts[i];
             r->dir = SIZE_MAX;
-            if (r->outcome == STORE_OK && s->cfg.fsync) {
-                r->dir = dir_for(s, r->path);
+            if (r->outcome == STORE_OK && cm->s->cfg.fsync) {
+                r->dir = dir_for(cm, r->path);
             }
         }
     }
-    for (size_t i = 0; i < s->dirs_n; i++) {
-        dir_entry *d = &s->dirs[i];
-        io_uring_prep_openat(sl_ring_sqe(s->ring, &d->op), AT_FDCWD, d->path,
+    for (size_t i = 0; i < cm->dirs_n; i++) {
+        dir_entry *d = &cm->dirs[i];
+        io_uring_prep_openat(sl_ring_sqe(ring, &d->op), AT_FDCWD, d->path,
                              O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-        s->outstanding++;
+        cm->outstanding++;
     }
 }
 
-static void phase_dirsync(store *s)
+static void phase_dirsync(commit *cm)
 {
-    for (size_t i = 0; i < s->dirs_n; i++) {
-        dir_entry *d = &s->dirs[i];
+    for (size_t i = 0; i < cm->dirs_n; i++) {
+        dir_entry *d = &cm->dirs[i];
         if (d->fd >= 0) {
-            io_uring_prep_fsync(sl_ring_sqe(s->ring, &d->op), d->fd, 0);
-            s->outstanding++;
+            io_uring_prep_fsync(sl_ring_sqe(cm->s->ring, &d->op), d->fd, 0);
+            cm->outstanding++;
         }
     }
 }
 
-static void phase_dirclose(store *s)
+static void phase_dirclose(commit *cm)
 {
-    for (size_t i = 0; i < s->dirs_n; i++) {
-        dir_entry *d = &s->dirs[i];
+    for (size_t i = 0; i < cm->dirs_n; i++) {
+        dir_entry *d = &cm->dirs[i];
         if (d->fd >= 0) {
-            io_uring_prep_close(sl_ring_sqe(s->ring, &d->op), d->fd);
+            io_uring_prep_close(sl_ring_sqe(cm->s->ring, &d->op), d->fd);
             d->fd = -1;
-            s->outstanding++;
+            cm->outstanding++;
         }
     }
 }
@@ -837,22 +856,24 @@ static void phase_dirclose(store *s)
 /* Report outcomes: a recipient whose new/ directory could not be made
  * durable is told 4xx (the file may still show up: a duplicate is better
  * than a loss). */
-static void commit_finish(store *s)
+static void commit_finish(commit *cm)
 {
-    store_txn *t = s->batch;
-    s->batch = NULL;
+    store *s = cm->s;
+    store_txn *t = cm->batch;
+    cm->batch = NULL;
     while (t != NULL) {
         store_txn *next = t->next;
         for (size_t i = 0; i < t->rcpts_n; i++) {
             rcpt *r = &t->rcpts[i];
-            if (r->dir != SIZE_MAX && s->dirs[r->dir].err != 0) {
-                r->outcome = outcome_of(s->dirs[r->dir].err);
+            if (r->dir != SIZE_MAX && cm->dirs[r->dir].err != 0) {
+                r->outcome = outcome_of(cm->dirs[r->dir].err);
             }
             if (r->outcome != STORE_OK) {
                 s->stats.errors++;
             }
         }
         t->state = TXN_DONE;
+        t->cm = NULL;
         if (t->abandoned) {
             free_txn(t);
         } else {
@@ -860,52 +881,53 @@ static void commit_finish(store *s)
         }
         t = next;
     }
-    for (size_t i = 0; i < s->dirs_n; i++) {
-        free(s->dirs[i].path);
+    for (size_t i = 0; i < cm->dirs_n; i++) {
+        free(cm->dirs[i].path);
     }
-    s->dirs_n = 0;
-    if (s->dir_index != NULL) {
-        memset(s->dir_index, 0xff, s->dir_index_cap * sizeof(size_t));
+    cm->dirs_n = 0;
+    if (cm->dir_index != NULL) {
+        memset(cm->dir_index, 0xff, cm->dir_index_cap * sizeof(size_t));
     }
-    s->phase = PH_IDLE;
+    cm->phase = PH_IDLE;
 }
 
 /* Run phases until one has operations in flight. */
-static void commit_next(store *s)
+static void commit_next(commit *cm)
 {
-    while (s->outstanding == 0) {
-        switch (s->phase) {
+    while (cm->outstanding == 0) {
+        switch (cm->phase) {
         case PH_IDLE:
             SL_ASSERT(false);
             return;
         case PH_FSYNC:
-            s->phase = PH_LINK;
-            phase_link(s);
+            cm->phase = PH_LINK;
+            phase_link(cm);
             break;
         case PH_LINK:
-            s->phase = PH_CLEAN;
-            phase_clean(s);
+            cm->phase = PH_CLEAN;
+            phase_clean(cm);
             break;
         case PH_CLEAN:
-            s->phase = PH_DIRSYNC;
-            phase_dirsync(s);
+            cm->phase = PH_DIRSYNC;
+            phase_dirsync(cm);
             break;
         case PH_DIRSYNC:
-            s->phase = PH_DIRCLOSE;
-            phase_dirclose(s);
+            cm->phase = PH_DIRCLOSE;
+            phase_dirclose(cm);
             break;
         case PH_DIRCLOSE:
-            commit_finish(s);
-            store_kick(s);
+            commit_finish(cm);
+            store_kick(cm->s);
             return;
         }
     }
 }
 
-static void commit_start(store *s)
+static void commit_start(commit *cm)
 {
-    SL_ASSERT(s->phase == PH_IDLE);
-    SL_ASSERT(s->batch == NULL);
+    store *s = cm->s;
+    SL_ASSERT(cm->phase == PH_IDLE);
+    SL_ASSERT(cm->batch == NULL);
     store_txn *tail = NULL;
     size_t n = 0;
     size_t max = s->cfg.batch_max != 0 ? s->cfg.batch_max : BATCH_TXNS_DEFAULT;
@@ -914,8 +936,9 @@ static void commit_start(store *s)
         s->ready_head = t->next;
         t->next = NULL;
         t->state = TXN_COMMITTING;
+        t->cm = cm;
         if (tail == NULL) {
-            s->batch = t;
+            cm->batch = t;
         } else {
             tail->next = t;
         }
@@ -927,16 +950,18 @@ static void commit_start(store *s)
     }
     s->stats.batches++;
     s->stats.batch_txns += n;
-    s->phase = PH_FSYNC;
+    cm->phase = PH_FSYNC;
     if (s->cfg.fsync) {
-        phase_fsync(s);
+        phase_fsync(cm);
     }
-    commit_next(s);
+    commit_next(cm);
 }
 
 void store_kick(store *s)
 {
-    if (s->phase == PH_IDLE && s->ready_head != NULL) {
-        commit_start(s);
+    for (size_t i = 0; i < COMMITS_MAX && s->ready_head != NULL; i++) {
+        if (s->commits[i].phase == PH_IDLE) {
+            commit_start(&s->commits[i]);
+        }
     }
 }

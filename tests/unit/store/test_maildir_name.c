@@ -23,8 +23,12 @@
 
 static void check_str(const char *what, const char *got, const char *want)
 {
+    assert_non_null(got);
+    assert_non_null(want);
     if (strcmp(got, want) != 0) {
-        fail_msg("%s: got \"%s\", want \"%s\"", what, got, want);
+        /* the ?: keeps gcc's sanitizer builds from seeing a NULL path */
+        fail_msg("%s: got \"%s\", want \"%s\"", what, got != NULL ? got : "(null)",
+                 want != NULL ? want : "(null)");
     }
 }
 
