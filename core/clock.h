@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 uint64_t sl_clock_ms(void);
+uint64_t sl_clock_us(void);
 /* Wall clock as seconds and microseconds since the epoch. */
 void sl_clock_wall(int64_t *sec_out, uint32_t *usec_out);
 /* Local UTC offset in minutes east (for Date headers), read once at start. */

@@ -39,6 +39,8 @@ static const key_def keys[] = {
     {"lmtp_listen", K_STR, F(lmtp_listen), "127.0.0.1:2424"},
     {"lmtp_unix_mode", K_OCTAL, F(lmtp_unix_mode), "0666"},
     {"lmtp_allow", K_STR, F(lmtp_allow), "127.0.0.0/8, ::1/128"},
+    {"stats_listen", K_STR, F(stats_listen), ""},
+    {"stats_allow", K_STR, F(stats_allow), "127.0.0.0/8, ::1/128"},
     {"cores", K_CORES, F(cores), "auto"},
     {"hostname", K_STR, F(hostname), ""},
     {"greeting", K_STR, F(greeting), "sluice ready."},

@@ -15,6 +15,8 @@ typedef struct sl_config {
     char *lmtp_listen;      /* comma list: host:port, [v6]:port, unix:/path */
     unsigned lmtp_unix_mode;
     char *lmtp_allow;       /* comma list of CIDRs; empty = allow all */
+    char *stats_listen;     /* Prometheus /metrics: host:port or unix:/path; empty = off */
+    char *stats_allow;      /* who may scrape; empty = everyone */
     unsigned cores;         /* 0 = auto (one per CPU) */
     char *hostname;
     char *greeting;

@@ -18,7 +18,9 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/ring.h"
+#include "core/stats.h"
 #include "proto/lmtp_session.h"
+#include "proto/stats_server.h"
 #include "store/maildir_clean.h"
 #include "store/store.h"
 
@@ -52,6 +54,7 @@
 typedef struct shared_cfg {
     sl_config cfg;
     sl_allow allow;
+    sl_allow stats_allow;
     _Atomic int refs;
 } shared_cfg;
 
@@ -75,6 +78,7 @@ typedef struct core {
 
     sl_ring ring;
     sl_bufring bufs;
+    sl_stats_core stats;
     store *store;
     userdb_cache *cache;
     lmtp_server *server;
@@ -88,6 +92,25 @@ typedef struct core {
 
 static core *cores;
 static unsigned cores_n;
+static _Atomic bool fsync_enabled;
+static int64_t start_time_s;
+
+/* The stats thread: its own ring serving /metrics, reading the shards. */
+typedef struct stats_thread {
+    pthread_t thread;
+    int ctl_fd;
+    _Atomic int ctl_flags;
+    _Atomic(shared_cfg *) next_cfg;
+    shared_cfg *cfg;
+    int listen_fds[LISTEN_MAX];
+    size_t listen_n;
+    sl_ring ring;
+    stats_server *server;
+    sl_op op_ctl;
+    bool stopping;
+} stats_thread;
+
+static stats_thread stats_th;
 static _Atomic bool janitor_stop;
 static _Atomic uint64_t janitor_max_age_s;
 
@@ -95,6 +118,7 @@ static void shared_cfg_put(shared_cfg *sc)
 {
     if (sc != NULL && atomic_fetch_sub(&sc->refs, 1) == 1) {
         sl_allow_deinit(&sc->allow);
+        sl_allow_deinit(&sc->stats_allow);
         sl_config_deinit(&sc->cfg);
         free(sc);
     }
@@ -110,6 +134,13 @@ static shared_cfg *shared_cfg_load(const char *path, char *err, size_t err_len)
     char aerr[256];
     if (sl_allow_parse(sc->cfg.lmtp_allow, &sc->allow, aerr, sizeof(aerr)) != 0) {
         snprintf(err, err_len, "%s: lmtp_allow: %s", path, aerr);
+        sl_config_deinit(&sc->cfg);
+        free(sc);
+        return NULL;
+    }
+    if (sl_allow_parse(sc->cfg.stats_allow, &sc->stats_allow, aerr, sizeof(aerr)) != 0) {
+        snprintf(err, err_len, "%s: stats_allow: %s", path, aerr);
+        sl_allow_deinit(&sc->allow);
         sl_config_deinit(&sc->cfg);
         free(sc);
         return NULL;
@@ -144,25 +175,26 @@ static userdb_config userdb_cfg_of(const sl_config *cfg)
 
 /* ---- delivery core ----------------------------------------------------- */
 
+static unsigned long long rd(const _Atomic uint64_t *c)
+{
+    return (unsigned long long)atomic_load_explicit(c, memory_order_relaxed);
+}
+
 static void core_log_stats(core *co)
 {
-    const lmtp_stats *ls = lmtp_server_stats(co->server);
-    const store_stats *ss = store_get_stats(co->store);
+    const sl_stats_core *s = &co->stats;
     sl_info("stats: conns_open=%llu conns_total=%llu refused_allow=%llu refused_limit=%llu "
-            "transactions=%llu delivered=%llu unknown=%llu tempfail=%llu rejected=%llu "
-            "bytes=%llu cache_hits=%llu resolver_lookups=%llu batches=%llu batch_txns=%llu "
-            "fsyncs=%llu links=%llu store_errors=%llu fsync=%s loops=%llu busy_ms=%llu",
-            (unsigned long long)ls->conns_open, (unsigned long long)ls->conns_total,
-            (unsigned long long)ls->conns_refused_allow,
-            (unsigned long long)ls->conns_refused_limit, (unsigned long long)ls->transactions,
-            (unsigned long long)ls->rcpt_delivered, (unsigned long long)ls->rcpt_unknown,
-            (unsigned long long)ls->rcpt_tempfail, (unsigned long long)ls->rcpt_rejected,
-            (unsigned long long)ls->bytes_delivered, (unsigned long long)ls->lookups_cache_hit,
-            (unsigned long long)ls->lookups_resolver, (unsigned long long)ss->batches,
-            (unsigned long long)ss->batch_txns, (unsigned long long)ss->fsyncs,
-            (unsigned long long)ss->links, (unsigned long long)ss->errors,
-            co->cfg->cfg.fsync ? "yes" : "no", (unsigned long long)co->ring.loops,
-            (unsigned long long)(co->ring.busy_ns / 1000000));
+            "transactions=%llu delivered=%llu unknown=%llu inactive=%llu tempfail=%llu "
+            "rejected=%llu bytes=%llu batches=%llu batch_txns=%llu fsyncs=%llu "
+            "store_errors=%llu fsync=%s loops=%llu busy_ms=%llu",
+            rd(&s->conns_open), rd(&s->conns_total), rd(&s->conns_refused_allow),
+            rd(&s->conns_refused_limit), rd(&s->transactions),
+            rd(&s->rcpts[SL_RCPT_DELIVERED]), rd(&s->rcpts[SL_RCPT_UNKNOWN]),
+            rd(&s->rcpts[SL_RCPT_INACTIVE]), rd(&s->rcpts[SL_RCPT_TEMPFAIL]),
+            rd(&s->rcpts[SL_RCPT_REJECTED]), rd(&s->bytes_delivered), rd(&s->commit_batches),
+            rd(&s->batch_size.sum), rd(&s->fsyncs), rd(&s->store_errors),
+            co->cfg->cfg.fsync ? "yes" : "no", rd(&s->loop_iterations),
+            rd(&s->loop_busy_ns) / 1000000);
 }
 
 static void arm_poll(core *co, sl_op *op, int fd)
@@ -241,13 +273,14 @@ static int core_setup(core *co)
     }
     store_config sc = {.fsync = cfg->fsync, .crlf = cfg->mail_crlf, .hostname = cfg->hostname,
                        .core_id = co->id, .cores_n = cores_n,
-                       .batch_max = cfg->commit_batch_max};
+                       .batch_max = cfg->commit_batch_max, .stats = &co->stats};
     co->store = store_new(&co->ring, &co->bufs, &sc);
     co->cache = userdb_cache_new(cfg->userdb_cache_size, cfg->userdb_cache_ttl_ms,
                                  cfg->userdb_cache_negative_ttl_ms);
     lmtp_server_deps deps = {.core_id = co->id, .ring = &co->ring, .bufs = &co->bufs,
                              .store = co->store, .resolver = co->resolver, .cache = co->cache,
-                             .cfg = cfg, .allow = &co->cfg->allow};
+                             .cfg = cfg, .allow = &co->cfg->allow,
+                             .stats = &co->stats};
     co->server = lmtp_server_new(&deps);
     for (size_t i = 0; i < co->listen_n; i++) {
         lmtp_server_listen(co->server, co->listen_fds[i]);
@@ -305,6 +338,8 @@ static void *core_main(void *arg)
             break;
         }
         lmtp_server_after_dispatch(co->server);
+        atomic_store_explicit(&co->stats.loop_iterations, co->ring.loops, memory_order_relaxed);
+        atomic_store_explicit(&co->stats.loop_busy_ns, co->ring.busy_ns, memory_order_relaxed);
         uint64_t now = sl_clock_ms();
         if (now >= next_tick) {
             lmtp_server_tick(co->server, now);
@@ -343,6 +378,94 @@ static void *janitor_main(void *arg)
         sleep(1);
     }
     return NULL;
+}
+
+/* ---- stats thread ---------------------------------------------------------- */
+
+static void stats_render(void *ctx, char **out, size_t *len_out)
+{
+    const sl_stats_core *shards[CORES_MAX];
+    for (unsigned i = 0; i < cores_n; i++) {
+        shards[i] = &cores[i].stats;
+    }
+    sl_stats_info info = {.version = "0.1.0",
+                          .fsync = atomic_load(&fsync_enabled),
+                          .start_time_s = start_time_s};
+    sl_stats_render(shards, cores_n, &info, out, len_out);
+}
+
+static void on_stats_ctl(sl_op *op, int res, uint32_t flags)
+{
+    stats_thread *st = CONTAINER_OF(op, stats_thread, op_ctl);
+    if (!(flags & IORING_CQE_F_MORE)) {
+        io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl_fd, POLLIN);
+    }
+    drain_eventfd(st->ctl_fd);
+    int f = atomic_exchange(&st->ctl_flags, CTL_NONE);
+    if (f & CTL_RELOAD) {
+        shared_cfg *next = atomic_exchange(&st->next_cfg, NULL);
+        if (next != NULL) {
+            stats_server_set_allow(st->server, &next->stats_allow);
+            shared_cfg_put(st->cfg);
+            st->cfg = next;
+        }
+    }
+    if ((f & CTL_SHUTDOWN) && !st->stopping) {
+        st->stopping = true;
+        stats_server_shutdown(st->server);
+    }
+}
+
+static void *stats_main(void *arg)
+{
+    stats_thread *st = arg;
+    sl_log_thread_name("stats");
+    int rc = sl_ring_init(&st->ring, 256);
+    if (rc != 0) {
+        sl_error("stats: io_uring setup: %s", strerror(-rc));
+        return NULL;
+    }
+    st->server = stats_server_new(&st->ring, &st->cfg->stats_allow, stats_render, NULL);
+    for (size_t i = 0; i < st->listen_n; i++) {
+        stats_server_listen(st->server, st->listen_fds[i]);
+    }
+    st->op_ctl.fn = on_stats_ctl;
+    io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl_fd, POLLIN);
+    while (!(st->stopping && stats_server_idle(st->server))) {
+        if (sl_ring_run_once(&st->ring, 1000) < 0) {
+            break;
+        }
+    }
+    stats_server_free(&st->server);
+    sl_ring_deinit(&st->ring);
+    return NULL;
+}
+
+/* Open the stats listeners (before privileges are dropped). 0 when none. */
+static int open_stats_listeners(const sl_config *cfg)
+{
+    if (cfg->stats_listen[0] == '\0') {
+        return 0;
+    }
+    sl_listen_spec specs[LISTEN_MAX];
+    char err[256];
+    int n = sl_net_parse_listen(cfg->stats_listen, specs, LISTEN_MAX, err, sizeof(err));
+    if (n < 0) {
+        fprintf(stderr, "sluice: %s: stats_listen: %s\n", cfg->path, err);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        int fd = sl_net_listen(&specs[i], 0660, 64);
+        if (fd < 0) {
+            fprintf(stderr, "sluice: cannot listen on %s%s%s for stats: %s\n", specs[i].addr,
+                    specs[i].is_unix ? "" : ":", specs[i].port, strerror(-fd));
+            return -1;
+        }
+        stats_th.listen_fds[stats_th.listen_n++] = fd;
+        sl_info("stats on %s%s%s/metrics", specs[i].is_unix ? "unix:" : specs[i].addr,
+                specs[i].is_unix ? specs[i].addr : ":", specs[i].port);
+    }
+    return 0;
 }
 
 /* ---- process ------------------------------------------------------------ */
@@ -397,13 +520,21 @@ static int drop_privileges(const sl_config *cfg)
     return 0;
 }
 
+static void notify(int fd, _Atomic int *flags, int flag)
+{
+    atomic_fetch_or(flags, flag);
+    uint64_t one = 1;
+    ssize_t w = write(fd, &one, sizeof(one));
+    (void)w;
+}
+
 static void notify_cores(int flag)
 {
     for (unsigned i = 0; i < cores_n; i++) {
-        atomic_fetch_or(&cores[i].ctl_flags, flag);
-        uint64_t one = 1;
-        ssize_t w = write(cores[i].ctl_fd, &one, sizeof(one));
-        (void)w;
+        notify(cores[i].ctl_fd, &cores[i].ctl_flags, flag);
+    }
+    if (stats_th.listen_n > 0 && (flag & (CTL_RELOAD | CTL_SHUTDOWN))) {
+        notify(stats_th.ctl_fd, &stats_th.ctl_flags, flag & (CTL_RELOAD | CTL_SHUTDOWN));
     }
 }
 
@@ -423,9 +554,13 @@ static void reload(const char *path, resolver *res)
     }
     sl_log_init(sc->cfg.log, level_of(sc->cfg.log_level));
     atomic_store(&janitor_max_age_s, sc->cfg.tmp_max_age_s);
-    atomic_store(&sc->refs, (int)cores_n);
+    atomic_store(&fsync_enabled, sc->cfg.fsync);
+    atomic_store(&sc->refs, (int)cores_n + (stats_th.listen_n > 0 ? 1 : 0));
     for (unsigned i = 0; i < cores_n; i++) {
         shared_cfg_put(atomic_exchange(&cores[i].next_cfg, sc));
+    }
+    if (stats_th.listen_n > 0) {
+        shared_cfg_put(atomic_exchange(&stats_th.next_cfg, sc));
     }
     notify_cores(CTL_RELOAD);
 }
@@ -471,7 +606,7 @@ static int run(shared_cfg *sc, const char *path)
     cores_n = cfg->cores != 0 ? cfg->cores : (unsigned)(ncpu > 0 ? ncpu : 1);
     SL_ASSERT(cores_n <= CORES_MAX);
     cores = sl_calloc(cores_n, sizeof(*cores));
-    if (open_listeners(cfg) != 0 || drop_privileges(cfg) != 0) {
+    if (open_listeners(cfg) != 0 || open_stats_listeners(cfg) != 0 || drop_privileges(cfg) != 0) {
         return 1;
     }
     char err[512];
@@ -486,7 +621,9 @@ static int run(shared_cfg *sc, const char *path)
         sl_warn("fsync = no: acknowledged mail is NOT guaranteed to survive a crash");
     }
     mkdir(cfg->mail_root, 0700);
-    atomic_store(&sc->refs, (int)cores_n + 1);
+    atomic_store(&fsync_enabled, cfg->fsync);
+    start_time_s = (int64_t)time(NULL);
+    atomic_store(&sc->refs, (int)cores_n + 1 + (stats_th.listen_n > 0 ? 1 : 0));
     for (unsigned i = 0; i < cores_n; i++) {
         core *co = &cores[i];
         co->id = i;
@@ -495,6 +632,12 @@ static int run(shared_cfg *sc, const char *path)
         co->ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         SL_ASSERT(co->ctl_fd >= 0);
         pthread_create(&co->thread, NULL, core_main, co);
+    }
+    if (stats_th.listen_n > 0) {
+        stats_th.cfg = sc;
+        stats_th.ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        SL_ASSERT(stats_th.ctl_fd >= 0);
+        pthread_create(&stats_th.thread, NULL, stats_main, &stats_th);
     }
     pthread_t janitor;
     atomic_store(&janitor_max_age_s, cfg->tmp_max_age_s);
@@ -508,6 +651,11 @@ static int run(shared_cfg *sc, const char *path)
         rc |= cores[i].rc;
         shared_cfg_put(cores[i].cfg);
         shared_cfg_put(atomic_exchange(&cores[i].next_cfg, NULL));
+    }
+    if (stats_th.listen_n > 0) {
+        pthread_join(stats_th.thread, NULL);
+        shared_cfg_put(stats_th.cfg);
+        shared_cfg_put(atomic_exchange(&stats_th.next_cfg, NULL));
     }
     atomic_store(&janitor_stop, true);
     pthread_join(janitor, NULL);

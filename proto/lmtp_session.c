@@ -125,6 +125,7 @@ typedef struct conn {
     uint64_t size;
     uint64_t vsize;
     bool too_big;
+    uint64_t data_end_us;
     bool line_start;
     bool in_headers;
     char msgid[128];
@@ -146,7 +147,7 @@ struct lmtp_server {
     userdb_cache *cache;
     const sl_config *cfg;
     const sl_allow *allow;
-    lmtp_stats stats;
+    sl_stats_core *st;
 
     listener listeners[LISTENERS_MAX];
     size_t listeners_n;
@@ -211,6 +212,8 @@ lmtp_server *lmtp_server_new(const lmtp_server_deps *d)
     s->cache = d->cache;
     s->cfg = d->cfg;
     s->allow = d->allow;
+    s->st = d->stats;
+    SL_ASSERT(s->st != NULL);
     s->conns_cap = d->cfg->connections_max;
     s->conns = sl_calloc(s->conns_cap, sizeof(*s->conns));
     s->free_slots = sl_malloc(s->conns_cap * sizeof(*s->free_slots));
@@ -237,11 +240,6 @@ void lmtp_server_free(lmtp_server **sp)
     free(s->free_slots);
     free(s->starved);
     sl_free(sp);
-}
-
-const lmtp_stats *lmtp_server_stats(const lmtp_server *s)
-{
-    return &s->stats;
 }
 
 bool lmtp_server_idle(const lmtp_server *s)
@@ -348,7 +346,7 @@ static void on_accept(sl_op *op, int res, uint32_t flags)
         return;
     }
     if (!sl_allow_match(s->allow, sa)) {
-        s->stats.conns_refused_allow++;
+        sl_stat_add(&s->st->conns_refused_allow, 1);
         refuse(s, res, "not in lmtp_allow", ip, false);
         return;
     }
@@ -356,14 +354,14 @@ static void on_accept(sl_op *op, int res, uint32_t flags)
     sl_net_addr_key(sa, key);
     if (s->free_n == 0 ||
         !sl_connlimit_acquire(key, s->cfg->connections_max, s->cfg->connections_per_ip_max)) {
-        s->stats.conns_refused_limit++;
+        sl_stat_add(&s->st->conns_refused_limit, 1);
         refuse(s, res, "connection limit", ip, true);
         return;
     }
     conn *c = conn_new(s, res, sa);
     c->limited = true;
-    s->stats.conns_total++;
-    s->stats.conns_open++;
+    sl_stat_add(&s->st->conns_total, 1);
+    sl_stat_add(&s->st->conns_open, 1);
     sl_debug("lmtp(%s): connect from %s", c->sid, c->ip[0] != '\0' ? c->ip : "local");
     lmtp_out_printf(&c->out, "220 %s %s\r\n", s->cfg->hostname, s->cfg->greeting);
     conn_flush(c);
@@ -547,7 +545,7 @@ static void conn_free(conn *c)
     s->conns[c->slot] = NULL;
     s->free_slots[s->free_n++] = c->slot;
     s->open_n--;
-    s->stats.conns_open--;
+    sl_stat_sub(&s->st->conns_open, 1);
     free(c);
 }
 
@@ -692,6 +690,21 @@ static void cmd_mail(conn *c, const lmtp_event *ev)
 
 static void rcpt_answer(conn *c, const userdb_result *r);
 
+static sl_lookup_result lookup_result(userdb_status st)
+{
+    switch (st) {
+    case USERDB_FOUND:
+        return SL_LOOKUP_FOUND;
+    case USERDB_NOTFOUND:
+        return SL_LOOKUP_NOTFOUND;
+    case USERDB_INACTIVE:
+        return SL_LOOKUP_INACTIVE;
+    case USERDB_TEMPFAIL:
+        return SL_LOOKUP_TEMPFAIL;
+    }
+    return SL_LOOKUP_TEMPFAIL;
+}
+
 static void cmd_rcpt(conn *c, const lmtp_event *ev)
 {
     lmtp_server *s = c->srv;
@@ -731,7 +744,7 @@ static void cmd_rcpt(conn *c, const lmtp_event *ev)
     p->addr[ev->path.len] = '\0';
     userdb_result r;
     if (userdb_cache_get(s->cache, p->user, sl_clock_ms(), &r)) {
-        s->stats.lookups_cache_hit++;
+        sl_stat_add(&s->st->lookups[SL_TIER_CORE][lookup_result(r.status)], 1);
         rcpt_answer(c, &r);
         return;
     }
@@ -748,7 +761,6 @@ static void cmd_rcpt(conn *c, const lmtp_event *ev)
         rcpt_answer(c, &r);
         return;
     }
-    s->stats.lookups_resolver++;
     c->wait = WAIT_LOOKUP;
 }
 
@@ -804,13 +816,13 @@ static void rcpt_answer(conn *c, const userdb_result *r)
         lmtp_out_printf(&c->out, "%s <", lmtp_reply_userdb_code(r->status));
         lmtp_out_addr(&c->out, addr);
         if (r->status == USERDB_NOTFOUND) {
-            s->stats.rcpt_unknown++;
+            sl_stat_add(&s->st->rcpts[SL_RCPT_UNKNOWN], 1);
             lmtp_out_printf(&c->out, "> User doesn't exist: %s\r\n", p->user);
         } else if (r->status == USERDB_INACTIVE) {
-            s->stats.rcpt_rejected++;
+            sl_stat_add(&s->st->rcpts[SL_RCPT_INACTIVE], 1);
             lmtp_out_printf(&c->out, "> Mailbox disabled\r\n");
         } else {
-            s->stats.rcpt_tempfail++;
+            sl_stat_add(&s->st->rcpts[SL_RCPT_TEMPFAIL], 1);
             lmtp_out_printf(&c->out, "> Temporary internal error\r\n");
         }
         sl_debug("lmtp(%s): rcpt=<%s> rejected: %s", c->sid, p->addr,
@@ -840,6 +852,7 @@ void lmtp_server_resolver_ready(lmtp_server *s)
         uint64_t now = sl_clock_ms();
         for (size_t i = 0; i < n; i++) {
             userdb_cache_put(s->cache, batch[i].user, &batch[i].result, now);
+            sl_stat_add(&s->st->lookups[SL_TIER_SQL][lookup_result(batch[i].result.status)], 1);
             uint32_t slot = (uint32_t)(batch[i].token >> 32);
             uint32_t gen = (uint32_t)batch[i].token;
             conn *c = slot < s->conns_cap ? s->conns[slot] : NULL;
@@ -1029,7 +1042,7 @@ static void content_replies(conn *c)
             lmtp_out_raw(&c->out, "552 5.3.4 <", 11);
             lmtp_out_addr(&c->out, addr);
             lmtp_out_printf(&c->out, "> Message size exceeds fixed maximum message size\r\n");
-            s->stats.rcpt_rejected++;
+            sl_stat_add(&s->st->rcpts[SL_RCPT_REJECTED], 1);
             log_delivery(c, e, "rejected (too big)");
             continue;
         }
@@ -1045,18 +1058,18 @@ static void content_replies(conn *c)
             char rsid[64];
             recipient_session_id(c, i, rsid, sizeof(rsid));
             lmtp_out_printf(&c->out, "> %s Saved\r\n", rsid);
-            s->stats.rcpt_delivered++;
-            s->stats.bytes_delivered += c->size;
+            sl_stat_add(&s->st->rcpts[SL_RCPT_DELIVERED], 1);
+            sl_stat_add(&s->st->bytes_delivered, c->size);
             log_delivery(c, e, "saved");
         } else {
             lmtp_out_printf(&c->out, "> %s\r\n",
                             o == STORE_NOSPACE ? "Mailbox temporarily out of disk space"
                                                : "Temporary internal error");
-            s->stats.rcpt_tempfail++;
+            sl_stat_add(&s->st->rcpts[SL_RCPT_TEMPFAIL], 1);
             log_delivery(c, e, o == STORE_NOSPACE ? "failed (no space)" : "failed");
         }
     }
-    s->stats.transactions++;
+    sl_stat_add(&s->st->transactions, 1);
 }
 
 /* The final "." or BDAT LAST: hand the content to the group commit, or
@@ -1070,6 +1083,7 @@ static void content_end(conn *c)
         return;
     }
     store_txn_finish(c->txn, c->size, c->vsize);
+    c->data_end_us = sl_clock_us();
     c->wait = WAIT_COMMIT;
 }
 
@@ -1086,6 +1100,7 @@ static void on_store_event(void *owner, store_txn *t, store_event ev)
     }
     SL_ASSERT(c->wait == WAIT_COMMIT);
     c->wait = WAIT_NONE;
+    sl_hist_latency_us(&c->srv->st->delivery_us, sl_clock_us() - c->data_end_us);
     content_replies(c);
     store_txn_free(&c->txn);
     txn_reset(c);

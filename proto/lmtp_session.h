@@ -13,26 +13,12 @@
 #include "core/bufring.h"
 #include "core/config.h"
 #include "core/ring.h"
+#include "core/stats.h"
 #include "store/store.h"
 
 #include <stdint.h>
 
 typedef struct lmtp_server lmtp_server;
-
-typedef struct lmtp_stats {
-    uint64_t conns_total;
-    uint64_t conns_open;
-    uint64_t conns_refused_allow;
-    uint64_t conns_refused_limit;
-    uint64_t transactions;
-    uint64_t rcpt_delivered;
-    uint64_t rcpt_unknown;
-    uint64_t rcpt_tempfail;
-    uint64_t rcpt_rejected;
-    uint64_t bytes_delivered;
-    uint64_t lookups_cache_hit;
-    uint64_t lookups_resolver;
-} lmtp_stats;
 
 typedef struct lmtp_server_deps {
     unsigned core_id;
@@ -43,6 +29,7 @@ typedef struct lmtp_server_deps {
     userdb_cache *cache;
     const sl_config *cfg;  /* borrowed; replaced by lmtp_server_reload */
     const sl_allow *allow; /* borrowed; replaced by lmtp_server_reload */
+    sl_stats_core *stats;  /* the core's shard; this server writes its counters */
 } lmtp_server_deps;
 
 lmtp_server *lmtp_server_new(const lmtp_server_deps *deps);
@@ -71,6 +58,5 @@ void lmtp_server_shutdown(lmtp_server *s, bool force);
 /* No connection left and nothing in flight. */
 bool lmtp_server_idle(const lmtp_server *s);
 
-const lmtp_stats *lmtp_server_stats(const lmtp_server *s);
 
 #endif

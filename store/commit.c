@@ -136,6 +136,7 @@ struct commit {
     store *s;
     commit_phase phase;
     unsigned outstanding;
+    uint64_t phase_start_us; /* for the fsync latency histogram */
     store_txn *batch;
     dir_entry *dirs;
     size_t dirs_n;
@@ -150,7 +151,7 @@ struct store {
     store_config cfg;
     maildir_namer namer;
     maildir_cache *mdcache;
-    store_stats stats;
+    sl_stats_core *stats;
     size_t alive;
 
     store_txn *ready_head;
@@ -173,6 +174,8 @@ store *store_new(sl_ring *ring, sl_bufring *bufs, const store_config *cfg)
     s->ring = ring;
     s->bufs = bufs;
     s->cfg = *cfg;
+    SL_ASSERT(cfg->stats != NULL);
+    s->stats = cfg->stats;
     maildir_namer_init(&s->namer, cfg->hostname, (long)getpid(), cfg->core_id, cfg->cores_n);
     s->mdcache = maildir_cache_new();
     for (size_t i = 0; i < COMMITS_MAX; i++) {
@@ -198,11 +201,6 @@ void store_free(store **s)
 void store_set_fsync(store *s, bool fsync)
 {
     s->cfg.fsync = fsync;
-}
-
-const store_stats *store_get_stats(const store *s)
-{
-    return &s->stats;
 }
 
 size_t store_txns_alive(const store *s)
@@ -485,7 +483,6 @@ static void on_open(sl_op *op, int res, uint32_t flags)
         sl_warn("open %s: %s", c->tmp_path, strerror(-res));
     } else {
         c->fd = res;
-        t->s->stats.files++;
     }
     txn_after_io(t);
 }
@@ -654,8 +651,10 @@ static void on_fsync(sl_op *op, int res, uint32_t flags)
         c->err = res;
         sl_error("fsync %s: %s", c->tmp_path, strerror(-res));
     }
-    c->t->s->stats.fsyncs++;
-    phase_op_done(c->t->cm);
+    commit *cm = c->t->cm;
+    sl_stat_add(&cm->s->stats->fsyncs, 1);
+    sl_hist_latency_us(&cm->s->stats->fsync_us, sl_clock_us() - cm->phase_start_us);
+    phase_op_done(cm);
 }
 
 static void on_link(sl_op *op, int res, uint32_t flags)
@@ -664,8 +663,6 @@ static void on_link(sl_op *op, int res, uint32_t flags)
     if (res < 0) {
         r->outcome = outcome_of(res);
         sl_error("link %s: %s", r->new_path, strerror(-res));
-    } else {
-        r->t->s->stats.links++;
     }
     phase_op_done(r->t->cm);
 }
@@ -700,7 +697,8 @@ static void on_dir(sl_op *op, int res, uint32_t flags)
             d->err = res;
             sl_error("fsync %s: %s", d->path, strerror(-res));
         }
-        cm->s->stats.fsyncs++;
+        sl_stat_add(&cm->s->stats->fsyncs, 1);
+        sl_hist_latency_us(&cm->s->stats->fsync_us, sl_clock_us() - cm->phase_start_us);
     }
     phase_op_done(cm);
 }
@@ -869,7 +867,7 @@ static void commit_finish(commit *cm)
                 r->outcome = outcome_of(cm->dirs[r->dir].err);
             }
             if (r->outcome != STORE_OK) {
-                s->stats.errors++;
+                sl_stat_add(&s->stats->store_errors, 1);
             }
         }
         t->state = TXN_DONE;
@@ -895,6 +893,7 @@ static void commit_finish(commit *cm)
 static void commit_next(commit *cm)
 {
     while (cm->outstanding == 0) {
+        cm->phase_start_us = sl_clock_us();
         switch (cm->phase) {
         case PH_IDLE:
             SL_ASSERT(false);
@@ -948,9 +947,10 @@ static void commit_start(commit *cm)
     if (s->ready_head == NULL) {
         s->ready_tail = NULL;
     }
-    s->stats.batches++;
-    s->stats.batch_txns += n;
+    sl_stat_add(&s->stats->commit_batches, 1);
+    sl_hist_batch(&s->stats->batch_size, n);
     cm->phase = PH_FSYNC;
+    cm->phase_start_us = sl_clock_us();
     if (s->cfg.fsync) {
         phase_fsync(cm);
     }

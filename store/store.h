@@ -16,6 +16,7 @@
 
 #include "core/bufring.h"
 #include "core/ring.h"
+#include "core/stats.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,17 +34,9 @@ typedef struct store_config {
     const char *hostname;
     unsigned core_id;
     unsigned cores_n;
-    unsigned batch_max; /* transactions per group commit at most; 0 = 256 */
+    unsigned batch_max;   /* transactions per group commit at most; 0 = 256 */
+    sl_stats_core *stats; /* the core's shard: batches, fsyncs, their histograms */
 } store_config;
-
-typedef struct store_stats {
-    uint64_t batches;
-    uint64_t batch_txns;
-    uint64_t fsyncs;
-    uint64_t links;
-    uint64_t files;
-    uint64_t errors;
-} store_stats;
 
 typedef struct store store;
 typedef struct store_txn store_txn;
@@ -59,7 +52,6 @@ store *store_new(sl_ring *ring, sl_bufring *bufs, const store_config *cfg);
 /* Only when no transaction is alive. */
 void store_free(store **s);
 void store_set_fsync(store *s, bool fsync);
-const store_stats *store_get_stats(const store *s);
 
 /* Start a commit of the transactions that finished writing, unless one is
  * already running. The core calls this once per loop iteration, so every

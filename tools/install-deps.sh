@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 want=(build-essential pkg-config meson ninja-build cmake
       liburing-dev libssl-dev libhiredis-dev libmimalloc-dev libcmocka-dev libsqlite3-dev
-      sqlite3 clang libclang-rt-14-dev
+      sqlite3 clang libclang-rt-14-dev prometheus curl
       postfix dovecot-core dovecot-imapd dovecot-lmtpd swaks iproute2 python3)
 missing=()
 for p in "${want[@]}"; do
