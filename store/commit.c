@@ -1,14 +1,17 @@
 /* store/commit.c: store transactions and the per-core group commit
- * (see store.h). Durability order per batch, each step waiting for every
- * completion of the previous one (some failed ops do not cancel linked
- * SQEs on this kernel, so nothing here relies on links):
- *   1. fsync every tmp/ file of the batch
- *   2. link each recipient's new/ name to its file
- *   3. close + unlink the tmp/ names; open each touched new/ directory
- *   4. fsync those directories
- *   5. close them and report every recipient's outcome.
- * New transactions finishing meanwhile wait for the next batch, which is
- * what makes the commit a group commit. */
+ * (see store.h). Each step waits for every completion of the previous one
+ * (some failed ops do not cancel linked SQEs on this kernel, so nothing
+ * here relies on links). Per transaction, as soon as its writes are done:
+ *   1. fsync its tmp/ file(s)
+ *   2. link each recipient's new/ name to the (now durable) file
+ *   3. close the file and unlink the tmp/ name
+ * Then the group commit, per batch of such transactions of all connections:
+ *   4. open each touched new/ directory, fsync them all, close them
+ *   5. report every recipient's outcome.
+ * A link is never made before its file is durable, and no reply goes out
+ * before the link's directory is durable. Transactions finishing while a
+ * batch waits for the disk form the next batch (up to COMMITS_MAX run at
+ * once): that is what makes the directory fsyncs a group commit. */
 #include "store/store.h"
 
 #include "core/alloc.h"
@@ -74,7 +77,10 @@ typedef struct rcpt {
 
 typedef enum txn_state {
     TXN_BUILDING = 0,
-    TXN_FINISHING,
+    TXN_FINISHING, /* last writes in flight */
+    TXN_SYNCING,   /* file fsyncs in flight */
+    TXN_LINKING,   /* links into new/ in flight */
+    TXN_CLEANING,  /* close + unlink of tmp/ in flight */
     TXN_READY,
     TXN_COMMITTING,
     TXN_DONE,
@@ -88,6 +94,7 @@ struct store_txn {
     bool abandoned;
     bool begun;
     unsigned inflight;
+    uint64_t stage_start_us;
     store_txn *next; /* ready list / batch */
     commit *cm;      /* the commit this transaction is in */
 
@@ -122,9 +129,7 @@ typedef struct dir_entry {
 
 typedef enum commit_phase {
     PH_IDLE = 0,
-    PH_FSYNC,
-    PH_LINK,
-    PH_CLEAN,
+    PH_DIROPEN,
     PH_DIRSYNC,
     PH_DIRCLOSE,
 } commit_phase;
@@ -534,6 +539,8 @@ void store_txn_finish(store_txn *t, uint64_t size, uint64_t vsize)
     txn_check_written(t);
 }
 
+static void txn_stage_fsync(store_txn *t);
+
 static void txn_check_written(store_txn *t)
 {
     if (t->state != TXN_FINISHING || t->inflight > 0) {
@@ -547,15 +554,7 @@ static void txn_check_written(store_txn *t)
     }
     release_pins(t);
     SL_ASSERT(t->pins_head == t->pins_n);
-    t->state = TXN_READY;
-    store *s = t->s;
-    t->next = NULL;
-    if (s->ready_tail == NULL) {
-        s->ready_head = t;
-    } else {
-        s->ready_tail->next = t;
-    }
-    s->ready_tail = t;
+    txn_stage_fsync(t);
 }
 
 /* ---- abandoning ----------------------------------------------------- */
@@ -634,27 +633,63 @@ void store_txn_free(store_txn **t)
     *t = NULL;
 }
 
-/* ---- group commit --------------------------------------------------- */
+/* ---- per-transaction stages: fsync, link, clean --------------------- */
 
-static void phase_op_done(commit *cm)
+static void txn_stage_link(store_txn *t);
+static void txn_stage_clean(store_txn *t);
+static void txn_ready(store_txn *t);
+
+static void stage_op_done(store_txn *t)
 {
-    SL_ASSERT(cm->outstanding > 0);
-    if (--cm->outstanding == 0) {
-        commit_next(cm);
+    SL_ASSERT(t->inflight > 0);
+    if (--t->inflight > 0) {
+        return;
+    }
+    switch (t->state) {
+    case TXN_SYNCING:
+        txn_stage_link(t);
+        break;
+    case TXN_LINKING:
+        txn_stage_clean(t);
+        break;
+    case TXN_CLEANING:
+        txn_ready(t);
+        break;
+    default:
+        SL_ASSERT(false);
     }
 }
 
 static void on_fsync(sl_op *op, int res, uint32_t flags)
 {
     copy *c = CONTAINER_OF(op, copy, op);
+    store_txn *t = c->t;
     if (res < 0) {
         c->err = res;
         sl_error("fsync %s: %s", c->tmp_path, strerror(-res));
     }
-    commit *cm = c->t->cm;
-    sl_stat_add(&cm->s->stats->fsyncs, 1);
-    sl_hist_latency_us(&cm->s->stats->fsync_us, sl_clock_us() - cm->phase_start_us);
-    phase_op_done(cm);
+    sl_stat_add(&t->s->stats->fsyncs, 1);
+    sl_hist_latency_us(&t->s->stats->fsync_us, sl_clock_us() - t->stage_start_us);
+    stage_op_done(t);
+}
+
+static void txn_stage_fsync(store_txn *t)
+{
+    t->state = TXN_SYNCING;
+    t->stage_start_us = sl_clock_us();
+    if (t->s->cfg.fsync) {
+        for (size_t i = 0; i < t->copies_n; i++) {
+            copy *c = &t->copies[i];
+            if (copy_active(c)) {
+                c->op.fn = on_fsync;
+                io_uring_prep_fsync(sl_ring_sqe(t->s->ring, &c->op), c->fd, 0);
+                t->inflight++;
+            }
+        }
+    }
+    if (t->inflight == 0) {
+        txn_stage_link(t);
+    }
 }
 
 static void on_link(sl_op *op, int res, uint32_t flags)
@@ -664,13 +699,36 @@ static void on_link(sl_op *op, int res, uint32_t flags)
         r->outcome = outcome_of(res);
         sl_error("link %s: %s", r->new_path, strerror(-res));
     }
-    phase_op_done(r->t->cm);
+    stage_op_done(r->t);
+}
+
+static void txn_stage_link(store_txn *t)
+{
+    t->state = TXN_LINKING;
+    for (size_t i = 0; i < t->rcpts_n; i++) {
+        rcpt *r = &t->rcpts[i];
+        copy *c = &t->copies[r->copy];
+        if (!copy_active(c)) {
+            r->outcome = outcome_of(c->err != 0 ? c->err : -EIO);
+            continue;
+        }
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/new/%s", r->path, t->final);
+        r->new_path = sl_strdup(path);
+        r->op.fn = on_link;
+        io_uring_prep_linkat(sl_ring_sqe(t->s->ring, &r->op), AT_FDCWD, c->tmp_path, AT_FDCWD,
+                             r->new_path, 0);
+        t->inflight++;
+    }
+    if (t->inflight == 0) {
+        txn_stage_clean(t);
+    }
 }
 
 static void on_clean(sl_op *op, int res, uint32_t flags)
 {
     copy *c = CONTAINER_OF(op, copy, op);
-    phase_op_done(c->t->cm);
+    stage_op_done(c->t);
 }
 
 static void on_clean2(sl_op *op, int res, uint32_t flags)
@@ -679,16 +737,60 @@ static void on_clean2(sl_op *op, int res, uint32_t flags)
     if (res < 0 && res != -ENOENT) {
         sl_warn("unlink %s: %s", c->tmp_path, strerror(-res));
     }
-    phase_op_done(c->t->cm);
+    stage_op_done(c->t);
+}
+
+static void txn_stage_clean(store_txn *t)
+{
+    t->state = TXN_CLEANING;
+    for (size_t i = 0; i < t->copies_n; i++) {
+        copy *c = &t->copies[i];
+        if (c->fd < 0) {
+            continue;
+        }
+        c->op.fn = on_clean;
+        io_uring_prep_close(sl_ring_sqe(t->s->ring, &c->op), c->fd);
+        c->fd = -1;
+        c->op2.fn = on_clean2;
+        io_uring_prep_unlinkat(sl_ring_sqe(t->s->ring, &c->op2), AT_FDCWD, c->tmp_path, 0);
+        t->inflight += 2;
+    }
+    if (t->inflight == 0) {
+        txn_ready(t);
+    }
+}
+
+static void txn_ready(store_txn *t)
+{
+    store *s = t->s;
+    t->state = TXN_READY;
+    t->next = NULL;
+    if (s->ready_tail == NULL) {
+        s->ready_head = t;
+    } else {
+        s->ready_tail->next = t;
+    }
+    s->ready_tail = t;
+}
+
+/* ---- group commit of the new/ directories --------------------------- */
+
+static void phase_op_done(commit *cm)
+{
+    SL_ASSERT(cm->outstanding > 0);
+    if (--cm->outstanding == 0) {
+        commit_next(cm);
+    }
 }
 
 static void on_dir(sl_op *op, int res, uint32_t flags)
 {
     dir_entry *d = CONTAINER_OF(op, dir_entry, op);
     commit *cm = d->cm;
-    if (cm->phase == PH_CLEAN) {
+    if (cm->phase == PH_DIROPEN) {
         if (res < 0) {
             d->err = res;
+            sl_error("open %s: %s", d->path, strerror(-res));
         } else {
             d->fd = res;
         }
@@ -759,59 +861,9 @@ static size_t dir_for(commit *cm, const char *maildir)
     return cm->dirs_n++;
 }
 
-static void phase_fsync(commit *cm)
+static void phase_diropen(commit *cm)
 {
-    sl_ring *ring = cm->s->ring;
     for (store_txn *t = cm->batch; t != NULL; t = t->next) {
-        for (size_t i = 0; i < t->copies_n; i++) {
-            copy *c = &t->copies[i];
-            if (copy_active(c)) {
-                c->op.fn = on_fsync;
-                io_uring_prep_fsync(sl_ring_sqe(ring, &c->op), c->fd, 0);
-                cm->outstanding++;
-            }
-        }
-    }
-}
-
-static void phase_link(commit *cm)
-{
-    sl_ring *ring = cm->s->ring;
-    for (store_txn *t = cm->batch; t != NULL; t = t->next) {
-        for (size_t i = 0; i < t->rcpts_n; i++) {
-            rcpt *r = &t->rcpts[i];
-            copy *c = &t->copies[r->copy];
-            if (!copy_active(c)) {
-                r->outcome = outcome_of(c->err != 0 ? c->err : -EIO);
-                continue;
-            }
-            char path[PATH_MAX];
-            snprintf(path, sizeof(path), "%s/new/%s", r->path, t->final);
-            r->new_path = sl_strdup(path);
-            r->op.fn = on_link;
-            io_uring_prep_linkat(sl_ring_sqe(ring, &r->op), AT_FDCWD, c->tmp_path, AT_FDCWD,
-                                 r->new_path, 0);
-            cm->outstanding++;
-        }
-    }
-}
-
-static void phase_clean(commit *cm)
-{
-    sl_ring *ring = cm->s->ring;
-    for (store_txn *t = cm->batch; t != NULL; t = t->next) {
-        for (size_t i = 0; i < t->copies_n; i++) {
-            copy *c = &t->copies[i];
-            if (c->fd < 0) {
-                continue;
-            }
-            c->op.fn = on_clean;
-            io_uring_prep_close(sl_ring_sqe(ring, &c->op), c->fd);
-            c->fd = -1;
-            c->op2.fn = on_clean2;
-            io_uring_prep_unlinkat(sl_ring_sqe(ring, &c->op2), AT_FDCWD, c->tmp_path, 0);
-            cm->outstanding += 2;
-        }
         for (size_t i = 0; i < t->rcpts_n; i++) {
             rcpt *r = &t->rcpts[i];
             r->dir = SIZE_MAX;
@@ -822,7 +874,7 @@ static void phase_clean(commit *cm)
     }
     for (size_t i = 0; i < cm->dirs_n; i++) {
         dir_entry *d = &cm->dirs[i];
-        io_uring_prep_openat(sl_ring_sqe(ring, &d->op), AT_FDCWD, d->path,
+        io_uring_prep_openat(sl_ring_sqe(cm->s->ring, &d->op), AT_FDCWD, d->path,
                              O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         cm->outstanding++;
     }
@@ -898,15 +950,7 @@ static void commit_next(commit *cm)
         case PH_IDLE:
             SL_ASSERT(false);
             return;
-        case PH_FSYNC:
-            cm->phase = PH_LINK;
-            phase_link(cm);
-            break;
-        case PH_LINK:
-            cm->phase = PH_CLEAN;
-            phase_clean(cm);
-            break;
-        case PH_CLEAN:
+        case PH_DIROPEN:
             cm->phase = PH_DIRSYNC;
             phase_dirsync(cm);
             break;
@@ -949,11 +993,9 @@ static void commit_start(commit *cm)
     }
     sl_stat_add(&s->stats->commit_batches, 1);
     sl_hist_batch(&s->stats->batch_size, n);
-    cm->phase = PH_FSYNC;
+    cm->phase = PH_DIROPEN;
     cm->phase_start_us = sl_clock_us();
-    if (s->cfg.fsync) {
-        phase_fsync(cm);
-    }
+    phase_diropen(cm);
     commit_next(cm);
 }
 
