@@ -65,15 +65,22 @@ enum {
     CTL_STATS = 4,
 };
 
-typedef struct core {
-    unsigned id;
+/* What the main thread shares with each thread that has a ring: a control
+ * eventfd with pending CTL_ flags, the next config snapshot, and the
+ * listening sockets handed over at start. */
+typedef struct thread_ctl {
     pthread_t thread;
-    int ctl_fd;
-    _Atomic int ctl_flags;
+    int fd;
+    _Atomic int flags;
     _Atomic(shared_cfg *) next_cfg;
     shared_cfg *cfg;
     int listen_fds[LISTEN_MAX];
     size_t listen_n;
+} thread_ctl;
+
+typedef struct core {
+    unsigned id;
+    thread_ctl ctl;
     resolver *resolver;
 
     sl_ring ring;
@@ -84,8 +91,6 @@ typedef struct core {
     lmtp_server *server;
     sl_op op_ctl;
     sl_op op_resolver;
-    uint64_t ctl_buf;
-    uint64_t resolver_buf;
     bool stopping;
     int rc;
 } core;
@@ -97,13 +102,7 @@ static int64_t start_time_s;
 
 /* The stats thread: its own ring serving /metrics, reading the shards. */
 typedef struct stats_thread {
-    pthread_t thread;
-    int ctl_fd;
-    _Atomic int ctl_flags;
-    _Atomic(shared_cfg *) next_cfg;
-    shared_cfg *cfg;
-    int listen_fds[LISTEN_MAX];
-    size_t listen_n;
+    thread_ctl ctl;
     sl_ring ring;
     stats_server *server;
     sl_op op_ctl;
@@ -193,7 +192,7 @@ static void core_log_stats(core *co)
             rd(&s->rcpts[SL_RCPT_INACTIVE]), rd(&s->rcpts[SL_RCPT_TEMPFAIL]),
             rd(&s->rcpts[SL_RCPT_REJECTED]), rd(&s->bytes_delivered), rd(&s->commit_batches),
             rd(&s->batch_size.sum), rd(&s->fsyncs), rd(&s->store_errors),
-            co->cfg->cfg.fsync ? "yes" : "no", rd(&s->loop_iterations),
+            co->ctl.cfg->cfg.fsync ? "yes" : "no", rd(&s->loop_iterations),
             rd(&s->loop_busy_ns) / 1000000);
 }
 
@@ -209,14 +208,27 @@ static void drain_eventfd(int fd)
     (void)n;
 }
 
-static void core_apply_reload(core *co)
+/* Take the pending CTL_ flags. A CTL_RELOAD also swaps in the next config
+ * snapshot: returns the old one, which the caller releases after it stopped
+ * using it (NULL when there is none). */
+static int ctl_take(thread_ctl *ctl, shared_cfg **old_out)
 {
-    shared_cfg *next = atomic_exchange(&co->next_cfg, NULL);
-    if (next == NULL) {
-        return;
+    drain_eventfd(ctl->fd);
+    int f = atomic_exchange(&ctl->flags, CTL_NONE);
+    *old_out = NULL;
+    if (f & CTL_RELOAD) {
+        shared_cfg *next = atomic_exchange(&ctl->next_cfg, NULL);
+        if (next != NULL) {
+            *old_out = ctl->cfg;
+            ctl->cfg = next;
+        }
     }
-    shared_cfg *old = co->cfg;
-    co->cfg = next;
+    return f;
+}
+
+static void core_apply_reload(core *co, shared_cfg *old)
+{
+    shared_cfg *next = co->ctl.cfg;
     lmtp_server_reload(co->server, &next->cfg, &next->allow);
     store_set_fsync(co->store, next->cfg.fsync);
     userdb_cache_free(&co->cache);
@@ -231,12 +243,12 @@ static void on_ctl(sl_op *op, int res, uint32_t flags)
 {
     core *co = CONTAINER_OF(op, core, op_ctl);
     if (!(flags & IORING_CQE_F_MORE)) {
-        arm_poll(co, &co->op_ctl, co->ctl_fd);
+        arm_poll(co, &co->op_ctl, co->ctl.fd);
     }
-    drain_eventfd(co->ctl_fd);
-    int f = atomic_exchange(&co->ctl_flags, CTL_NONE);
-    if (f & CTL_RELOAD) {
-        core_apply_reload(co);
+    shared_cfg *old = NULL;
+    int f = ctl_take(&co->ctl, &old);
+    if (old != NULL) {
+        core_apply_reload(co, old);
     }
     if (f & CTL_STATS) {
         core_log_stats(co);
@@ -260,7 +272,7 @@ static void on_resolver(sl_op *op, int res, uint32_t flags)
 
 static int core_setup(core *co)
 {
-    const sl_config *cfg = &co->cfg->cfg;
+    const sl_config *cfg = &co->ctl.cfg->cfg;
     int rc = sl_ring_init(&co->ring, RING_ENTRIES);
     if (rc != 0) {
         sl_error("io_uring setup: %s", strerror(-rc));
@@ -279,15 +291,15 @@ static int core_setup(core *co)
                                  cfg->userdb_cache_negative_ttl_ms);
     lmtp_server_deps deps = {.core_id = co->id, .ring = &co->ring, .bufs = &co->bufs,
                              .store = co->store, .resolver = co->resolver, .cache = co->cache,
-                             .cfg = cfg, .allow = &co->cfg->allow,
+                             .cfg = cfg, .allow = &co->ctl.cfg->allow,
                              .stats = &co->stats};
     co->server = lmtp_server_new(&deps);
-    for (size_t i = 0; i < co->listen_n; i++) {
-        lmtp_server_listen(co->server, co->listen_fds[i]);
+    for (size_t i = 0; i < co->ctl.listen_n; i++) {
+        lmtp_server_listen(co->server, co->ctl.listen_fds[i]);
     }
     co->op_ctl.fn = on_ctl;
     co->op_resolver.fn = on_resolver;
-    arm_poll(co, &co->op_ctl, co->ctl_fd);
+    arm_poll(co, &co->op_ctl, co->ctl.fd);
     arm_poll(co, &co->op_resolver, resolver_core_eventfd(co->resolver, co->id));
     return 0;
 }
@@ -398,17 +410,13 @@ static void on_stats_ctl(sl_op *op, int res, uint32_t flags)
 {
     stats_thread *st = CONTAINER_OF(op, stats_thread, op_ctl);
     if (!(flags & IORING_CQE_F_MORE)) {
-        io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl_fd, POLLIN);
+        io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl.fd, POLLIN);
     }
-    drain_eventfd(st->ctl_fd);
-    int f = atomic_exchange(&st->ctl_flags, CTL_NONE);
-    if (f & CTL_RELOAD) {
-        shared_cfg *next = atomic_exchange(&st->next_cfg, NULL);
-        if (next != NULL) {
-            stats_server_set_allow(st->server, &next->stats_allow);
-            shared_cfg_put(st->cfg);
-            st->cfg = next;
-        }
+    shared_cfg *old = NULL;
+    int f = ctl_take(&st->ctl, &old);
+    if (old != NULL) {
+        stats_server_set_allow(st->server, &st->ctl.cfg->stats_allow);
+        shared_cfg_put(old);
     }
     if ((f & CTL_SHUTDOWN) && !st->stopping) {
         st->stopping = true;
@@ -425,12 +433,12 @@ static void *stats_main(void *arg)
         sl_error("stats: io_uring setup: %s", strerror(-rc));
         return NULL;
     }
-    st->server = stats_server_new(&st->ring, &st->cfg->stats_allow, stats_render, NULL);
-    for (size_t i = 0; i < st->listen_n; i++) {
-        stats_server_listen(st->server, st->listen_fds[i]);
+    st->server = stats_server_new(&st->ring, &st->ctl.cfg->stats_allow, stats_render, NULL);
+    for (size_t i = 0; i < st->ctl.listen_n; i++) {
+        stats_server_listen(st->server, st->ctl.listen_fds[i]);
     }
     st->op_ctl.fn = on_stats_ctl;
-    io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl_fd, POLLIN);
+    io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl.fd, POLLIN);
     while (!(st->stopping && stats_server_idle(st->server))) {
         if (sl_ring_run_once(&st->ring, 1000) < 0) {
             break;
@@ -461,7 +469,7 @@ static int open_stats_listeners(const sl_config *cfg)
                     specs[i].is_unix ? "" : ":", specs[i].port, strerror(-fd));
             return -1;
         }
-        stats_th.listen_fds[stats_th.listen_n++] = fd;
+        stats_th.ctl.listen_fds[stats_th.ctl.listen_n++] = fd;
         sl_info("stats on %s%s%s/metrics", specs[i].is_unix ? "unix:" : specs[i].addr,
                 specs[i].is_unix ? specs[i].addr : ":", specs[i].port);
     }
@@ -495,7 +503,7 @@ static int open_listeners(const sl_config *cfg)
             if (specs[i].is_unix) {
                 shared = fd; /* one UNIX socket, accepted on by every core */
             }
-            cores[c].listen_fds[cores[c].listen_n++] = fd;
+            cores[c].ctl.listen_fds[cores[c].ctl.listen_n++] = fd;
         }
         sl_info("listening on %s%s%s", specs[i].is_unix ? "unix:" : specs[i].addr,
                 specs[i].is_unix ? specs[i].addr : ":", specs[i].port);
@@ -531,10 +539,10 @@ static void notify(int fd, _Atomic int *flags, int flag)
 static void notify_cores(int flag)
 {
     for (unsigned i = 0; i < cores_n; i++) {
-        notify(cores[i].ctl_fd, &cores[i].ctl_flags, flag);
+        notify(cores[i].ctl.fd, &cores[i].ctl.flags, flag);
     }
-    if (stats_th.listen_n > 0 && (flag & (CTL_RELOAD | CTL_SHUTDOWN))) {
-        notify(stats_th.ctl_fd, &stats_th.ctl_flags, flag & (CTL_RELOAD | CTL_SHUTDOWN));
+    if (stats_th.ctl.listen_n > 0 && (flag & (CTL_RELOAD | CTL_SHUTDOWN))) {
+        notify(stats_th.ctl.fd, &stats_th.ctl.flags, flag & (CTL_RELOAD | CTL_SHUTDOWN));
     }
 }
 
@@ -555,12 +563,12 @@ static void reload(const char *path, resolver *res)
     sl_log_init(sc->cfg.log, level_of(sc->cfg.log_level));
     atomic_store(&janitor_max_age_s, sc->cfg.tmp_max_age_s);
     atomic_store(&fsync_enabled, sc->cfg.fsync);
-    atomic_store(&sc->refs, (int)cores_n + (stats_th.listen_n > 0 ? 1 : 0));
+    atomic_store(&sc->refs, (int)cores_n + (stats_th.ctl.listen_n > 0 ? 1 : 0));
     for (unsigned i = 0; i < cores_n; i++) {
-        shared_cfg_put(atomic_exchange(&cores[i].next_cfg, sc));
+        shared_cfg_put(atomic_exchange(&cores[i].ctl.next_cfg, sc));
     }
-    if (stats_th.listen_n > 0) {
-        shared_cfg_put(atomic_exchange(&stats_th.next_cfg, sc));
+    if (stats_th.ctl.listen_n > 0) {
+        shared_cfg_put(atomic_exchange(&stats_th.ctl.next_cfg, sc));
     }
     notify_cores(CTL_RELOAD);
 }
@@ -623,21 +631,21 @@ static int run(shared_cfg *sc, const char *path)
     mkdir(cfg->mail_root, 0700);
     atomic_store(&fsync_enabled, cfg->fsync);
     start_time_s = (int64_t)time(NULL);
-    atomic_store(&sc->refs, (int)cores_n + 1 + (stats_th.listen_n > 0 ? 1 : 0));
+    atomic_store(&sc->refs, (int)cores_n + 1 + (stats_th.ctl.listen_n > 0 ? 1 : 0));
     for (unsigned i = 0; i < cores_n; i++) {
         core *co = &cores[i];
         co->id = i;
-        co->cfg = sc;
+        co->ctl.cfg = sc;
         co->resolver = res;
-        co->ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        SL_ASSERT(co->ctl_fd >= 0);
-        pthread_create(&co->thread, NULL, core_main, co);
+        co->ctl.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        SL_ASSERT(co->ctl.fd >= 0);
+        pthread_create(&co->ctl.thread, NULL, core_main, co);
     }
-    if (stats_th.listen_n > 0) {
-        stats_th.cfg = sc;
-        stats_th.ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        SL_ASSERT(stats_th.ctl_fd >= 0);
-        pthread_create(&stats_th.thread, NULL, stats_main, &stats_th);
+    if (stats_th.ctl.listen_n > 0) {
+        stats_th.ctl.cfg = sc;
+        stats_th.ctl.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        SL_ASSERT(stats_th.ctl.fd >= 0);
+        pthread_create(&stats_th.ctl.thread, NULL, stats_main, &stats_th);
     }
     pthread_t janitor;
     atomic_store(&janitor_max_age_s, cfg->tmp_max_age_s);
@@ -647,15 +655,15 @@ static int run(shared_cfg *sc, const char *path)
     wait_signals(path, res);
     int rc = 0;
     for (unsigned i = 0; i < cores_n; i++) {
-        pthread_join(cores[i].thread, NULL);
+        pthread_join(cores[i].ctl.thread, NULL);
         rc |= cores[i].rc;
-        shared_cfg_put(cores[i].cfg);
-        shared_cfg_put(atomic_exchange(&cores[i].next_cfg, NULL));
+        shared_cfg_put(cores[i].ctl.cfg);
+        shared_cfg_put(atomic_exchange(&cores[i].ctl.next_cfg, NULL));
     }
-    if (stats_th.listen_n > 0) {
-        pthread_join(stats_th.thread, NULL);
-        shared_cfg_put(stats_th.cfg);
-        shared_cfg_put(atomic_exchange(&stats_th.next_cfg, NULL));
+    if (stats_th.ctl.listen_n > 0) {
+        pthread_join(stats_th.ctl.thread, NULL);
+        shared_cfg_put(stats_th.ctl.cfg);
+        shared_cfg_put(atomic_exchange(&stats_th.ctl.next_cfg, NULL));
     }
     atomic_store(&janitor_stop, true);
     pthread_join(janitor, NULL);
