@@ -682,7 +682,10 @@ static void txn_stage_fsync(store_txn *t)
             copy *c = &t->copies[i];
             if (copy_active(c)) {
                 c->op.fn = on_fsync;
-                io_uring_prep_fsync(sl_ring_sqe(t->s->ring, &c->op), c->fd, 0);
+                /* fdatasync: data plus the metadata needed to read it back
+                 * (size, extents), which is all a new file needs. */
+                io_uring_prep_fsync(sl_ring_sqe(t->s->ring, &c->op), c->fd,
+                                    IORING_FSYNC_DATASYNC);
                 t->inflight++;
             }
         }
@@ -885,6 +888,9 @@ static void phase_dirsync(commit *cm)
     for (size_t i = 0; i < cm->dirs_n; i++) {
         dir_entry *d = &cm->dirs[i];
         if (d->fd >= 0) {
+            /* A full fsync: on ext4 an fdatasync of a directory need not
+             * commit an entry added to an existing block. It also commits
+             * every earlier journal transaction, the file's creation too. */
             io_uring_prep_fsync(sl_ring_sqe(cm->s->ring, &d->op), d->fd, 0);
             cm->outstanding++;
         }
