@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -357,6 +359,13 @@ static void on_accept(sl_op *op, int res, uint32_t flags)
         sl_stat_add(&s->st->conns_refused_limit, 1);
         refuse(s, res, "connection limit", ip, true);
         return;
+    }
+    if (sa->sa_family != AF_UNIX) {
+        /* Replies are small and often follow one another before the first
+         * is acknowledged: without this, Nagle holds them for the peer's
+         * delayed ACK (about 40 ms). */
+        int one = 1;
+        setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     conn *c = conn_new(s, res, sa);
     c->limited = true;
