@@ -581,14 +581,20 @@ static void usage(void)
                     "  -v         print the version\n");
 }
 
+/* The signals the main thread takes with sigwait(); blocked in every thread. */
+static void control_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+}
+
 static int wait_signals(const char *path, resolver *res)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
+    control_signals(&set);
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) {
@@ -715,11 +721,7 @@ int main(int argc, char **argv)
     sl_log_init(sc->cfg.log, level_of(sc->cfg.log_level));
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
+    control_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     int rc = run(sc, path);
     shared_cfg_put(sc);
