@@ -37,6 +37,14 @@ refused() {
     curl -s "http://127.0.0.1:$STATS_PORT/metrics" |
         sed -n 's/^sluice_connections_refused_total{reason="allowlist"} //p'
 }
+# sluice_start's readiness probe was refused too: wait until it is counted.
+before=0
+for _ in $(seq 40); do
+    before=$(refused)
+    [ "${before:-0}" -ge 1 ] && break
+    sleep 0.05
+done
+sleep 0.2
 before=$(refused)
 (exec 3<>"/dev/tcp/127.0.0.1/$LMTP_PORT" && timeout 2 cat <&3 >/dev/null) 2>/dev/null
 after=$before
