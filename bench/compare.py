@@ -46,8 +46,9 @@ def ports(n):
         print(s.getsockname()[1])
 
 
-def read_procs():
-    procs = {}
+def proc_stats():
+    """(pid, comm, ppid, ticks, starttime) for every process; ticks are
+    utime + stime + cutime + cstime (fields 14-17 of /proc/PID/stat)."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -56,13 +57,15 @@ def read_procs():
                 st = f.read()
         except OSError:
             continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
         rest = st[st.rindex(")") + 2:].split()
         # rest[0] is field 3 (state): field n is rest[n - 3]
-        procs[int(d)] = {
-            "ppid": int(rest[1]),
-            "ticks": int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14]),
-        }
-    return procs
+        ticks = int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])
+        yield int(d), comm, int(rest[1]), ticks, int(rest[19])
+
+
+def read_procs():
+    return {pid: {"ppid": ppid, "ticks": ticks} for pid, _c, ppid, ticks, _s in proc_stats()}
 
 
 def tree(root, procs):
@@ -100,19 +103,8 @@ def sample(root):
 
 def snap(out):
     """All processes (comm, ticks, starttime, ppid) and the /proc/stat cpu line."""
-    procs = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                st = f.read()
-        except OSError:
-            continue
-        comm = st[st.index("(") + 1:st.rindex(")")]
-        rest = st[st.rindex(")") + 2:].split()
-        ticks = int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])
-        procs[d] = [comm, ticks, int(rest[19]), int(rest[1])]
+    procs = {str(pid): [comm, ticks, start, ppid]
+             for pid, comm, ppid, ticks, start in proc_stats()}
     with open("/proc/stat") as f:
         cpu = [int(x) for x in f.readline().split()[1:]]
     with open(out, "w") as f:
