@@ -53,12 +53,7 @@ static void *userdb_cache_xcalloc(size_t n, size_t size)
  * colliding keys cheaply without also being told 550 for each. */
 static uint64_t userdb_cache_hash(const char *s)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (; *s != '\0'; s++) {
-        h ^= (uint8_t)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return sl_hash_str(s);
 }
 
 static void userdb_cache_reset_lists(userdb_cache *c)

@@ -13,11 +13,7 @@ static _Atomic unsigned per_ip[SLOTS];
 
 static unsigned slot(const unsigned char k[16])
 {
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < 16; i++) {
-        h = (h ^ k[i]) * 1099511628211ull;
-    }
-    return (unsigned)(h % SLOTS);
+    return (unsigned)(sl_hash_bytes(k, 16) % SLOTS);
 }
 
 bool sl_connlimit_acquire(const unsigned char ip_key[16], unsigned total_max, unsigned per_ip_max)

@@ -48,7 +48,6 @@
 #define BUF_GROUP 1
 #define SHUTDOWN_GRACE_MS 30000
 
-#define CONTAINER_OF(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 /* An immutable config snapshot shared by the cores. */
 typedef struct shared_cfg {
@@ -241,7 +240,7 @@ static void core_apply_reload(core *co, shared_cfg *old)
 
 static void on_ctl(sl_op *op, int res, uint32_t flags)
 {
-    core *co = CONTAINER_OF(op, core, op_ctl);
+    core *co = SL_CONTAINER_OF(op, core, op_ctl);
     if (!(flags & IORING_CQE_F_MORE)) {
         arm_poll(co, &co->op_ctl, co->ctl.fd);
     }
@@ -261,7 +260,7 @@ static void on_ctl(sl_op *op, int res, uint32_t flags)
 
 static void on_resolver(sl_op *op, int res, uint32_t flags)
 {
-    core *co = CONTAINER_OF(op, core, op_resolver);
+    core *co = SL_CONTAINER_OF(op, core, op_resolver);
     int fd = resolver_core_eventfd(co->resolver, co->id);
     if (!(flags & IORING_CQE_F_MORE)) {
         arm_poll(co, &co->op_resolver, fd);
@@ -408,7 +407,7 @@ static void stats_render(void *ctx, char **out, size_t *len_out)
 
 static void on_stats_ctl(sl_op *op, int res, uint32_t flags)
 {
-    stats_thread *st = CONTAINER_OF(op, stats_thread, op_ctl);
+    stats_thread *st = SL_CONTAINER_OF(op, stats_thread, op_ctl);
     if (!(flags & IORING_CQE_F_MORE)) {
         io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl.fd, POLLIN);
     }

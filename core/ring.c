@@ -122,6 +122,20 @@ int sl_ring_run_once(sl_ring *r, unsigned timeout_ms)
     return total;
 }
 
+static void ignore_cqe(sl_op *op, int res, uint32_t flags)
+{
+    (void)op;
+    (void)res;
+    (void)flags;
+}
+
+static sl_op ignore_op = {ignore_cqe};
+
+void sl_ring_cancel(sl_ring *r, sl_op *target)
+{
+    io_uring_prep_cancel(sl_ring_sqe(r, &ignore_op), target, 0);
+}
+
 struct io_uring_buf_ring *sl_ring_setup_buf_ring(sl_ring *r, unsigned entries, int bgid,
                                                  int *err_out)
 {

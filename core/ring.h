@@ -44,6 +44,11 @@ int sl_ring_run_once(sl_ring *r, unsigned timeout_ms);
 /* Submit what is pending now. */
 int sl_ring_submit(sl_ring *r);
 
+/* Ask the kernel to cancel the operation of target (its own CQE then comes
+ * with -ECANCELED, or normally if it already finished); the cancel's own
+ * completion is ignored. */
+void sl_ring_cancel(sl_ring *r, sl_op *target);
+
 /* Helpers the kernel supports but liburing 2.3 does not wrap. */
 
 /* Set up a provided-buffer ring (liburing 2.4's io_uring_setup_buf_ring). */

@@ -34,7 +34,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CONTAINER_OF(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 #define LISTENERS_MAX 16
 #define INQ_INITIAL 16
@@ -166,12 +165,6 @@ struct lmtp_server {
     conn **starved; /* connections whose recv ran out of buffers */
     size_t starved_n;
 };
-
-static void ignore_cqe(sl_op *op, int res, uint32_t flags)
-{
-}
-
-static sl_op ignore_op = {ignore_cqe};
 
 static void conn_process(conn *c);
 static void conn_close(conn *c);
@@ -319,7 +312,7 @@ static conn *conn_new(lmtp_server *s, int fd, const struct sockaddr *sa)
 
 static void on_accept(sl_op *op, int res, uint32_t flags)
 {
-    listener *l = CONTAINER_OF(op, listener, op);
+    listener *l = SL_CONTAINER_OF(op, listener, op);
     lmtp_server *s = l->srv;
     if (!(flags & IORING_CQE_F_MORE)) {
         l->armed = false;
@@ -411,8 +404,7 @@ static void conn_cancel_recv(conn *c)
     if (!c->recv_armed || c->recv_cancelled) {
         return;
     }
-    struct io_uring_sqe *sqe = sl_ring_sqe(c->srv->ring, &ignore_op);
-    io_uring_prep_cancel(sqe, &c->op_recv, 0);
+    sl_ring_cancel(c->srv->ring, &c->op_recv);
     c->recv_cancelled = true;
 }
 
@@ -442,7 +434,7 @@ static void inq_pop(conn *c)
 
 static void on_recv(sl_op *op, int res, uint32_t flags)
 {
-    conn *c = CONTAINER_OF(op, conn, op_recv);
+    conn *c = SL_CONTAINER_OF(op, conn, op_recv);
     lmtp_server *s = c->srv;
     if (!(flags & IORING_CQE_F_MORE)) {
         c->recv_armed = false;
@@ -483,7 +475,7 @@ static void on_recv(sl_op *op, int res, uint32_t flags)
 
 static void on_send(sl_op *op, int res, uint32_t flags)
 {
-    conn *c = CONTAINER_OF(op, conn, op_send);
+    conn *c = SL_CONTAINER_OF(op, conn, op_send);
     c->send_inflight = false;
     c->inflight--;
     if (res <= 0) {
@@ -560,7 +552,7 @@ static void conn_free(conn *c)
 
 static void on_close(sl_op *op, int res, uint32_t flags)
 {
-    conn *c = CONTAINER_OF(op, conn, op_close);
+    conn *c = SL_CONTAINER_OF(op, conn, op_close);
     c->inflight--;
     SL_ASSERT(c->inflight == 0);
     conn_free(c);
@@ -1356,7 +1348,7 @@ static void cancel_accepts(lmtp_server *s)
     for (size_t i = 0; i < s->listeners_n; i++) {
         listener *l = &s->listeners[i];
         if (l->armed) {
-            io_uring_prep_cancel(sl_ring_sqe(s->ring, &ignore_op), &l->op, 0);
+            sl_ring_cancel(s->ring, &l->op);
         }
     }
 }

@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CONTAINER_OF(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 #define HEAD_BYTES_MAX 8192
 #define LISTENERS_MAX 8
 #define CONNS_MAX 64
@@ -53,12 +52,6 @@ struct stats_server {
     size_t conns_n;
     bool stopping;
 };
-
-static void ignore_cqe(sl_op *op, int res, uint32_t flags)
-{
-}
-
-static sl_op ignore_op = {ignore_cqe};
 
 stats_server *stats_server_new(sl_ring *ring, const sl_allow *allow, stats_render_fn render,
                                void *ctx)
@@ -107,7 +100,7 @@ static void conn_free(sconn *c)
 
 static void on_close(sl_op *op, int res, uint32_t flags)
 {
-    sconn *c = CONTAINER_OF(op, sconn, op);
+    sconn *c = SL_CONTAINER_OF(op, sconn, op);
     conn_free(c);
 }
 
@@ -175,7 +168,7 @@ static void handle(sconn *c, const http_request *req)
 
 static void on_recv(sl_op *op, int res, uint32_t flags)
 {
-    sconn *c = CONTAINER_OF(op, sconn, op);
+    sconn *c = SL_CONTAINER_OF(op, sconn, op);
     c->inflight--;
     if (res <= 0 || c->closing) {
         conn_close(c);
@@ -199,7 +192,7 @@ static void on_recv(sl_op *op, int res, uint32_t flags)
 
 static void on_send(sl_op *op, int res, uint32_t flags)
 {
-    sconn *c = CONTAINER_OF(op, sconn, op);
+    sconn *c = SL_CONTAINER_OF(op, sconn, op);
     c->inflight--;
     if (res > 0 && !c->closing) {
         c->out_off += (size_t)res;
@@ -220,7 +213,7 @@ static void arm_accept(slistener *l)
 
 static void on_accept(sl_op *op, int res, uint32_t flags)
 {
-    slistener *l = CONTAINER_OF(op, slistener, op);
+    slistener *l = SL_CONTAINER_OF(op, slistener, op);
     stats_server *s = l->srv;
     if (!(flags & IORING_CQE_F_MORE)) {
         l->armed = false;
@@ -265,13 +258,13 @@ void stats_server_shutdown(stats_server *s)
     s->stopping = true;
     for (size_t i = 0; i < s->listeners_n; i++) {
         if (s->listeners[i].armed) {
-            io_uring_prep_cancel(sl_ring_sqe(s->ring, &ignore_op), &s->listeners[i].op, 0);
+            sl_ring_cancel(s->ring, &s->listeners[i].op);
         }
     }
     for (sconn *c = s->conns; c != NULL; c = c->next) {
         if (!c->responded && c->op.fn == on_recv && c->inflight > 0) {
             c->closing = true;
-            io_uring_prep_cancel(sl_ring_sqe(s->ring, &ignore_op), &c->op, 0);
+            sl_ring_cancel(s->ring, &c->op);
         }
     }
 }

@@ -31,7 +31,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define CONTAINER_OF(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 #define COPIES_MAX 8
 #define WRITE_IOV_MAX 1024
@@ -479,7 +478,7 @@ static void txn_after_io(store_txn *t);
 
 static void on_open(sl_op *op, int res, uint32_t flags)
 {
-    copy *c = CONTAINER_OF(op, copy, op);
+    copy *c = SL_CONTAINER_OF(op, copy, op);
     store_txn *t = c->t;
     t->inflight--;
     c->opening = false;
@@ -494,7 +493,7 @@ static void on_open(sl_op *op, int res, uint32_t flags)
 
 static void on_write(sl_op *op, int res, uint32_t flags)
 {
-    copy *c = CONTAINER_OF(op, copy, op);
+    copy *c = SL_CONTAINER_OF(op, copy, op);
     store_txn *t = c->t;
     t->inflight--;
     c->writing = false;
@@ -662,7 +661,7 @@ static void stage_op_done(store_txn *t)
 
 static void on_fsync(sl_op *op, int res, uint32_t flags)
 {
-    copy *c = CONTAINER_OF(op, copy, op);
+    copy *c = SL_CONTAINER_OF(op, copy, op);
     store_txn *t = c->t;
     if (res < 0) {
         c->err = res;
@@ -697,7 +696,7 @@ static void txn_stage_fsync(store_txn *t)
 
 static void on_link(sl_op *op, int res, uint32_t flags)
 {
-    rcpt *r = CONTAINER_OF(op, rcpt, op);
+    rcpt *r = SL_CONTAINER_OF(op, rcpt, op);
     if (res < 0) {
         r->outcome = outcome_of(res);
         sl_error("link %s: %s", r->new_path, strerror(-res));
@@ -730,13 +729,13 @@ static void txn_stage_link(store_txn *t)
 
 static void on_clean(sl_op *op, int res, uint32_t flags)
 {
-    copy *c = CONTAINER_OF(op, copy, op);
+    copy *c = SL_CONTAINER_OF(op, copy, op);
     stage_op_done(c->t);
 }
 
 static void on_clean2(sl_op *op, int res, uint32_t flags)
 {
-    copy *c = CONTAINER_OF(op, copy, op2);
+    copy *c = SL_CONTAINER_OF(op, copy, op2);
     if (res < 0 && res != -ENOENT) {
         sl_warn("unlink %s: %s", c->tmp_path, strerror(-res));
     }
@@ -788,7 +787,7 @@ static void phase_op_done(commit *cm)
 
 static void on_dir(sl_op *op, int res, uint32_t flags)
 {
-    dir_entry *d = CONTAINER_OF(op, dir_entry, op);
+    dir_entry *d = SL_CONTAINER_OF(op, dir_entry, op);
     commit *cm = d->cm;
     if (cm->phase == PH_DIROPEN) {
         if (res < 0) {
@@ -806,15 +805,6 @@ static void on_dir(sl_op *op, int res, uint32_t flags)
         sl_hist_latency_us(&cm->s->stats->fsync_us, sl_clock_us() - cm->phase_start_us);
     }
     phase_op_done(cm);
-}
-
-static uint64_t hash_path(const char *p)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *p != '\0'; p++) {
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    }
-    return h;
 }
 
 static void dir_index_rebuild(commit *cm, size_t cap)
@@ -840,7 +830,7 @@ static size_t dir_for(commit *cm, const char *maildir)
     if ((cm->dirs_n + 1) * 2 > cm->dir_index_cap) {
         dir_index_rebuild(cm, cm->dir_index_cap == 0 ? 64 : cm->dir_index_cap * 2);
     }
-    uint64_t h = hash_path(path);
+    uint64_t h = sl_hash_str(path);
     size_t j = h & (cm->dir_index_cap - 1);
     while (cm->dir_index[j] != SIZE_MAX) {
         dir_entry *d = &cm->dirs[cm->dir_index[j]];

@@ -27,15 +27,6 @@ struct maildir_cache {
     size_t n;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s != '\0'; s++) {
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    }
-    return h;
-}
-
 maildir_cache *maildir_cache_new(void)
 {
     maildir_cache *c = sl_calloc(1, sizeof(*c));
@@ -97,7 +88,7 @@ static void remember(maildir_cache *c, const char *path, dev_t dev)
     if ((c->n + 1) * 2 > c->cap) {
         grow(c);
     }
-    uint64_t h = hash_str(path);
+    uint64_t h = sl_hash_str(path);
     entry *e = find(c, path, h);
     if (e->path == NULL) {
         e->path = sl_strdup(path);
@@ -157,7 +148,7 @@ static int make_maildir(const char *path, bool folder)
 
 int maildir_prepare(maildir_cache *c, const char *path, bool folder, dev_t *dev_out)
 {
-    uint64_t h = hash_str(path);
+    uint64_t h = sl_hash_str(path);
     entry *e = find(c, path, h);
     if (e->path != NULL) {
         *dev_out = e->dev;
@@ -190,7 +181,7 @@ int maildir_prepare(maildir_cache *c, const char *path, bool folder, dev_t *dev_
 
 bool maildir_exists(maildir_cache *c, const char *path)
 {
-    uint64_t h = hash_str(path);
+    uint64_t h = sl_hash_str(path);
     if (find(c, path, h)->path != NULL) {
         return true;
     }

@@ -22,9 +22,32 @@ __attribute__((noreturn)) void sl_assert_fail(const char *expr, const char *file
 /* Assertions stay on in production: a broken contract aborts with a core. */
 #define SL_ASSERT(e) ((e) ? (void)0 : sl_assert_fail(#e, __FILE__, __LINE__))
 
+/* The struct that embeds member m, from a pointer to that member. */
+#define SL_CONTAINER_OF(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+
 #define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define SL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* FNV-1a, 64 bit: for hash tables keyed by short strings or addresses. */
+static inline uint64_t sl_hash_bytes(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ b[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static inline uint64_t sl_hash_str(const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *s != '\0'; s++) {
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    }
+    return h;
+}
 
 static inline bool sl_slice_eq_nocase(sl_slice s, const char *lit)
 {
