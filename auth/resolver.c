@@ -1,20 +1,28 @@
 /* auth/resolver.c: resolver threads that run the blocking userdb drivers.
  *
- * One global bounded job queue (mutex + condvar: it is off the ring's hot
- * path, a core only touches it once per uncached recipient) feeds threads_n
- * workers, each with its own driver (SQLite connections are not shared).
- * Answers go to a per-core reply ring, then the core's eventfd is bumped so
- * its io_uring wakes up.
+ * One global bounded queue of "flights" (mutex + condvar: it is off the
+ * ring's hot path, a core only touches it once per uncached recipient)
+ * feeds threads_n workers, each with its own driver (SQL connections are
+ * not shared). A flight is one (kind, user) lookup; every request for the
+ * same (kind, user) made while that flight is queued or running joins it
+ * as a waiter instead of asking SQL again (single flight, across cores).
+ * When the answer comes, every waiter gets a reply in its core's reply
+ * ring, then that core's eventfd is bumped so its io_uring wakes up. With
+ * Redis configured the worker also stores the answer there, once.
  *
- * Bounds: the job queue holds at most queue_max jobs, and each core may have
+ * Bounds: at most queue_max flights exist at once, and each core may have
  * at most queue_max requests submitted but not yet drained ("inflight"), so
- * a reply ring of queue_max slots can never overflow and a worker never
- * waits on a slow core.
+ * a reply ring of queue_max slots can never overflow, the waiter pool
+ * (cores_n * queue_max) never runs dry, and a worker never waits on a slow
+ * core.
  *
  * Reload hands each worker a ready-made driver through worker.next; the
  * worker swaps it in between jobs, so a lookup never sees a driver change
  * under it and the old connection is closed by the thread that used it. */
 #include "auth/resolver.h"
+
+#include "auth/userdb_redis.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,10 +33,21 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-typedef struct resolver_job {
+#define RESOLVER_NONE UINT32_MAX
+
+typedef struct resolver_waiter {
     unsigned core_id;
-    resolver_request req;
-} resolver_job;
+    uint64_t token;
+    uint32_t next;
+} resolver_waiter;
+
+typedef struct resolver_flight {
+    resolver_request req; /* the first request's fields; token unused */
+    uint64_t hash;
+    uint32_t hash_next;    /* chain in buckets, or the free list */
+    uint32_t waiters_head; /* FIFO of waiters */
+    uint32_t waiters_tail;
+} resolver_flight;
 
 typedef struct resolver_core {
     pthread_mutex_t lock; /* guards replies/head/count */
@@ -43,17 +62,25 @@ typedef struct resolver_worker {
     resolver *r;
     pthread_t thread;
     bool started;
-    userdb_driver *driver; /* the worker thread's own, once started */
-    userdb_driver *next;   /* under resolver.lock: set by reload, taken by the worker */
+    userdb_driver *driver;   /* the worker thread's own, once started */
+    userdb_driver *next;     /* under resolver.lock: set by reload, taken by the worker */
+    userdb_redis_sync *redis; /* the worker's Redis writer, or NULL */
 } resolver_worker;
 
 struct resolver {
-    pthread_mutex_t lock; /* guards jobs, stopping, workers[].next */
+    pthread_mutex_t lock; /* guards flights, waiters, pending, stopping, stats, workers[].next */
     pthread_cond_t cond;
-    resolver_job *jobs;
-    size_t jobs_head;
-    size_t jobs_n;
     size_t queue_max;
+    resolver_flight *flights; /* queue_max */
+    uint32_t flights_free;    /* free list through hash_next */
+    uint32_t *buckets;        /* buckets_n heads of hash chains */
+    size_t buckets_n;         /* power of two */
+    uint32_t *pending;        /* FIFO of flight indices not yet taken by a worker */
+    size_t pending_head;
+    size_t pending_n;
+    resolver_waiter *waiters; /* cores_n * queue_max */
+    uint32_t waiters_free;
+    resolver_stats stats;
     bool stopping;
     bool stopped; /* owner thread only: threads joined, leftovers answered */
     resolver_worker *workers;
@@ -91,42 +118,112 @@ static void resolver_push(resolver *r, unsigned core_id, const resolver_reply *r
     resolver_signal(c->efd);
 }
 
-static void resolver_reply_init(resolver_reply *reply, const resolver_job *job)
+static void resolver_reply_init(resolver_reply *reply, const resolver_request *req,
+                                uint64_t token)
 {
-    reply->token = job->req.token;
-    memcpy(reply->user, job->req.user, sizeof(reply->user));
+    memset(reply, 0, offsetof(resolver_reply, user));
+    reply->token = token;
+    reply->kind = req->kind;
+    memcpy(reply->user, req->user, sizeof(reply->user));
     reply->result.status = USERDB_TEMPFAIL;
     reply->result.maildir[0] = '\0';
     reply->result.quota_bytes = 0;
+    reply->pass.status = USERDB_TEMPFAIL;
+    reply->pass.password[0] = '\0';
 }
 
-static void resolver_answer(resolver *r, userdb_driver *d, const resolver_job *job)
+static uint64_t resolver_hash(resolver_kind kind, const char *user)
 {
-    resolver_reply reply;
-    resolver_reply_init(&reply, job);
-    int rc = d->ops->lookup(d, job->req.user, job->req.localpart, job->req.domain, &reply.result);
-    if (rc != 0) {
-        reply.result.status = USERDB_TEMPFAIL;
+    return sl_hash_str(user) ^ ((uint64_t)kind * 0x9e3779b97f4a7c15ULL);
+}
+
+/* Called with r->lock held. */
+static uint32_t resolver_find(const resolver *r, resolver_kind kind, const char *user, uint64_t h)
+{
+    uint32_t i = r->buckets[h & (r->buckets_n - 1)];
+    while (i != RESOLVER_NONE) {
+        const resolver_flight *f = &r->flights[i];
+        if (f->hash == h && f->req.kind == kind && strcmp(f->req.user, user) == 0) {
+            return i;
+        }
+        i = f->hash_next;
     }
-    resolver_push(r, job->core_id, &reply);
+    return RESOLVER_NONE;
 }
 
-/* Called with r->lock held and jobs_n > 0. */
-static void resolver_pop(resolver *r, resolver_job *job_out)
+/* Called with r->lock held: unlink flight fi from its hash chain. */
+static void resolver_unhash(resolver *r, uint32_t fi)
 {
-    SL_ASSERT(r->jobs_n > 0);
-    *job_out = r->jobs[r->jobs_head];
-    r->jobs_head = (r->jobs_head + 1) % r->queue_max;
-    r->jobs_n--;
+    uint32_t *link = &r->buckets[r->flights[fi].hash & (r->buckets_n - 1)];
+    while (*link != fi) {
+        SL_ASSERT(*link != RESOLVER_NONE);
+        link = &r->flights[*link].hash_next;
+    }
+    *link = r->flights[fi].hash_next;
 }
 
-/* Waits for a job, swapping in a reloaded driver first if one is waiting.
- * False when the resolver is stopping. */
-static bool resolver_next_job(resolver *r, resolver_worker *w, resolver_job *job_out)
+static void resolver_add_waiter(resolver *r, resolver_flight *f, unsigned core_id, uint64_t token)
+{
+    uint32_t wi = r->waiters_free;
+    SL_ASSERT(wi != RESOLVER_NONE);
+    r->waiters_free = r->waiters[wi].next;
+    r->waiters[wi] = (resolver_waiter){.core_id = core_id, .token = token, .next = RESOLVER_NONE};
+    if (f->waiters_tail == RESOLVER_NONE) {
+        f->waiters_head = wi;
+    } else {
+        r->waiters[f->waiters_tail].next = wi;
+    }
+    f->waiters_tail = wi;
+}
+
+/* Called with r->lock held: answer every waiter of flight fi with (a copy
+ * of) reply, then free the flight and its waiters. */
+static void resolver_land(resolver *r, uint32_t fi, resolver_reply *reply)
+{
+    resolver_flight *f = &r->flights[fi];
+    uint32_t wi = f->waiters_head;
+    while (wi != RESOLVER_NONE) {
+        resolver_waiter *w = &r->waiters[wi];
+        uint32_t next = w->next;
+        reply->token = w->token;
+        resolver_push(r, w->core_id, reply);
+        w->next = r->waiters_free;
+        r->waiters_free = wi;
+        wi = next;
+    }
+    f->hash_next = r->flights_free;
+    r->flights_free = fi;
+}
+
+static void resolver_query(resolver_worker *w, const resolver_request *req, resolver_reply *reply)
+{
+    userdb_driver *d = w->driver;
+    uint64_t start_us = sl_clock_us();
+    if (req->kind == RESOLVER_PASSDB) {
+        if (d->ops->passdb_lookup(d, req->user, req->localpart, req->domain, &reply->pass) != 0) {
+            reply->pass.status = USERDB_TEMPFAIL;
+        }
+    } else if (d->ops->lookup(d, req->user, req->localpart, req->domain, &reply->result) != 0) {
+        reply->result.status = USERDB_TEMPFAIL;
+    }
+    reply->sql_us = sl_clock_us() - start_us;
+    if (w->redis == NULL) {
+        return;
+    }
+    /* Stored once per flight, whatever the number of waiters; a Redis
+     * failure costs only the cache entry (the writer backs off). */
+    int rc = req->kind == RESOLVER_PASSDB ? userdb_redis_sync_set_pass(w->redis, req->user, &reply->pass)
+                                          : userdb_redis_sync_set(w->redis, req->user, &reply->result);
+    reply->redis_stored = rc == 0;
+}
+
+/* Waits for a flight, swapping in a reloaded driver first if one is
+ * waiting. RESOLVER_NONE when the resolver is stopping. */
+static uint32_t resolver_next_flight(resolver *r, resolver_worker *w)
 {
     for (;;) {
         pthread_mutex_lock(&r->lock);
-        while (!r->stopping && r->jobs_n == 0 && w->next == NULL) {
+        while (!r->stopping && r->pending_n == 0 && w->next == NULL) {
             pthread_cond_wait(&r->cond, &r->lock);
         }
         bool stopping = r->stopping;
@@ -136,14 +233,16 @@ static bool resolver_next_job(resolver *r, resolver_worker *w, resolver_job *job
             w->driver = w->next;
             w->next = NULL;
         }
-        bool got = !stopping && r->jobs_n > 0;
-        if (got) {
-            resolver_pop(r, job_out);
+        uint32_t fi = RESOLVER_NONE;
+        if (!stopping && r->pending_n > 0) {
+            fi = r->pending[r->pending_head];
+            r->pending_head = (r->pending_head + 1) % r->queue_max;
+            r->pending_n--;
         }
         pthread_mutex_unlock(&r->lock);
         userdb_driver_free(&old);
-        if (stopping || got) {
-            return got;
+        if (stopping || fi != RESOLVER_NONE) {
+            return fi;
         }
     }
 }
@@ -151,9 +250,22 @@ static bool resolver_next_job(resolver *r, resolver_worker *w, resolver_job *job
 static void *resolver_worker_main(void *arg)
 {
     resolver_worker *w = arg;
-    resolver_job job;
-    while (resolver_next_job(w->r, w, &job)) {
-        resolver_answer(w->r, w->driver, &job);
+    resolver *r = w->r;
+    uint32_t fi;
+    while ((fi = resolver_next_flight(r, w)) != RESOLVER_NONE) {
+        /* The flight stays findable (and joinable) while its query runs; its
+         * request fields do not change until it lands. */
+        const resolver_request *req = &r->flights[fi].req;
+        resolver_reply reply;
+        resolver_reply_init(&reply, req, 0);
+        resolver_query(w, req, &reply);
+        pthread_mutex_lock(&r->lock);
+        resolver_unhash(r, fi);
+        r->stats.queries++;
+        r->stats.query_us_total += reply.sql_us;
+        r->stats.redis_stores += reply.redis_stored;
+        resolver_land(r, fi, &reply);
+        pthread_mutex_unlock(&r->lock);
     }
     return NULL;
 }
@@ -204,7 +316,32 @@ static int resolver_cores_init(resolver *r, char *err, size_t err_len)
     return 0;
 }
 
-static int resolver_workers_init(resolver *r, const userdb_config *cfg, char *err, size_t err_len)
+static void resolver_tables_init(resolver *r)
+{
+    size_t qmax = r->queue_max;
+    r->flights = resolver_xcalloc(qmax, sizeof(*r->flights));
+    for (size_t i = 0; i < qmax; i++) {
+        r->flights[i].hash_next = i + 1 < qmax ? (uint32_t)(i + 1) : RESOLVER_NONE;
+    }
+    r->flights_free = 0;
+    r->buckets_n = 16;
+    while (r->buckets_n < qmax * 2) {
+        r->buckets_n *= 2;
+    }
+    r->buckets = resolver_xcalloc(r->buckets_n, sizeof(*r->buckets));
+    memset(r->buckets, 0xff, r->buckets_n * sizeof(*r->buckets));
+    r->pending = resolver_xcalloc(qmax, sizeof(*r->pending));
+    size_t wn = qmax * r->cores_n;
+    r->waiters = resolver_xcalloc(wn, sizeof(*r->waiters));
+    for (size_t i = 0; i < wn; i++) {
+        r->waiters[i].next = i + 1 < wn ? (uint32_t)(i + 1) : RESOLVER_NONE;
+    }
+    r->waiters_free = 0;
+}
+
+static int resolver_workers_init(resolver *r, const userdb_config *cfg,
+                                 const struct userdb_redis_config *redis, char *err,
+                                 size_t err_len)
 {
     for (unsigned i = 0; i < r->threads_n; i++) {
         r->workers[i].r = r;
@@ -212,29 +349,40 @@ static int resolver_workers_init(resolver *r, const userdb_config *cfg, char *er
         if (r->workers[i].driver == NULL) {
             return -1;
         }
+        if (redis != NULL) {
+            r->workers[i].redis = userdb_redis_sync_new(redis, err, err_len);
+            if (r->workers[i].redis == NULL) {
+                return -1;
+            }
+        }
     }
     return 0;
 }
 
-resolver *resolver_new(const userdb_config *cfg, unsigned threads_n, unsigned cores_n,
-                       size_t queue_max, char *err, size_t err_len)
+resolver *resolver_new(const userdb_config *cfg, const struct userdb_redis_config *redis,
+                       unsigned threads_n, unsigned cores_n, size_t queue_max, char *err,
+                       size_t err_len)
 {
     SL_ASSERT(cfg != NULL);
     if (threads_n == 0 || cores_n == 0 || queue_max == 0) {
         snprintf(err, err_len, "resolver: threads, cores and queue_max must all be at least 1");
         return NULL;
     }
+    if (queue_max > (1u << 20) || cores_n > 1024) {
+        snprintf(err, err_len, "resolver: queue_max (at most 1048576) or cores too large");
+        return NULL;
+    }
     resolver *r = resolver_xcalloc(1, sizeof(*r));
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     r->queue_max = queue_max;
-    r->jobs = resolver_xcalloc(queue_max, sizeof(*r->jobs));
     r->threads_n = threads_n;
     r->workers = resolver_xcalloc(threads_n, sizeof(*r->workers));
     r->cores_n = cores_n;
     r->cores = resolver_xcalloc(cores_n, sizeof(*r->cores));
+    resolver_tables_init(r);
     if (resolver_cores_init(r, err, err_len) != 0 ||
-        resolver_workers_init(r, cfg, err, err_len) != 0 ||
+        resolver_workers_init(r, cfg, redis, err, err_len) != 0 ||
         resolver_start_threads(r, err, err_len) != 0) {
         resolver_free(&r);
         return NULL;
@@ -259,15 +407,17 @@ void resolver_stop(resolver *r)
         }
     }
     r->stopped = true;
-    /* No worker is left; the lock only orders us after late submitters,
-     * which now see stopping and get -EAGAIN. */
+    /* No worker is left, so every flight is pending; the lock only orders us
+     * after late submitters, which now see stopping and get -EAGAIN. */
     pthread_mutex_lock(&r->lock);
-    while (r->jobs_n > 0) {
-        resolver_job job;
+    while (r->pending_n > 0) {
+        uint32_t fi = r->pending[r->pending_head];
+        r->pending_head = (r->pending_head + 1) % r->queue_max;
+        r->pending_n--;
         resolver_reply reply;
-        resolver_pop(r, &job);
-        resolver_reply_init(&reply, &job);
-        resolver_push(r, job.core_id, &reply);
+        resolver_reply_init(&reply, &r->flights[fi].req, 0);
+        resolver_unhash(r, fi);
+        resolver_land(r, fi, &reply);
     }
     pthread_mutex_unlock(&r->lock);
 }
@@ -296,10 +446,14 @@ void resolver_free(resolver **rp)
     for (unsigned i = 0; i < r->threads_n; i++) {
         userdb_driver_free(&r->workers[i].driver);
         userdb_driver_free(&r->workers[i].next);
+        userdb_redis_sync_free(&r->workers[i].redis);
     }
     free(r->workers);
     resolver_cores_free(r);
-    free(r->jobs);
+    free(r->flights);
+    free(r->buckets);
+    free(r->pending);
+    free(r->waiters);
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
     free(r);
@@ -356,24 +510,53 @@ int resolver_submit(resolver *r, unsigned core_id, const resolver_request *req)
 {
     SL_ASSERT(r != NULL);
     SL_ASSERT(core_id < r->cores_n);
+    SL_ASSERT(req->kind == RESOLVER_USERDB || req->kind == RESOLVER_PASSDB);
     resolver_request_check(req);
     resolver_core *c = &r->cores[core_id];
     if (c->inflight >= r->queue_max) {
         return -EAGAIN;
     }
+    uint64_t h = resolver_hash(req->kind, req->user);
     pthread_mutex_lock(&r->lock);
-    if (r->stopping || r->jobs_n == r->queue_max) {
+    if (r->stopping) {
         pthread_mutex_unlock(&r->lock);
         return -EAGAIN;
     }
-    resolver_job *job = &r->jobs[(r->jobs_head + r->jobs_n) % r->queue_max];
-    job->core_id = core_id;
-    job->req = *req;
-    r->jobs_n++;
-    pthread_cond_signal(&r->cond);
+    uint32_t fi = resolver_find(r, req->kind, req->user, h);
+    if (fi != RESOLVER_NONE) {
+        r->stats.joined++;
+    } else {
+        if (r->flights_free == RESOLVER_NONE) {
+            pthread_mutex_unlock(&r->lock);
+            return -EAGAIN;
+        }
+        fi = r->flights_free;
+        resolver_flight *f = &r->flights[fi];
+        r->flights_free = f->hash_next;
+        f->req = *req;
+        f->hash = h;
+        f->waiters_head = RESOLVER_NONE;
+        f->waiters_tail = RESOLVER_NONE;
+        uint32_t *bucket = &r->buckets[h & (r->buckets_n - 1)];
+        f->hash_next = *bucket;
+        *bucket = fi;
+        SL_ASSERT(r->pending_n < r->queue_max);
+        r->pending[(r->pending_head + r->pending_n) % r->queue_max] = fi;
+        r->pending_n++;
+        pthread_cond_signal(&r->cond);
+    }
+    resolver_add_waiter(r, &r->flights[fi], core_id, req->token);
+    r->stats.requests++;
     pthread_mutex_unlock(&r->lock);
     c->inflight++;
     return 0;
+}
+
+void resolver_stats_get(resolver *r, resolver_stats *out)
+{
+    pthread_mutex_lock(&r->lock);
+    *out = r->stats;
+    pthread_mutex_unlock(&r->lock);
 }
 
 int resolver_core_eventfd(const resolver *r, unsigned core_id)

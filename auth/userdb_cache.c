@@ -38,6 +38,7 @@ struct userdb_cache {
     uint32_t free_head; /* free slots chained through .younger */
     uint64_t positive_ttl_ms;
     uint64_t negative_ttl_ms;
+    bool keep_stale; /* expired entries stay (until evicted) for userdb_cache_get_stale */
 };
 
 static void *userdb_cache_xcalloc(size_t n, size_t size)
@@ -182,9 +183,34 @@ bool userdb_cache_get(userdb_cache *c, const char *user, uint64_t now_ms, userdb
     }
     userdb_cache_entry *e = &c->entries[i];
     if (now_ms >= e->expires_ms) {
-        userdb_cache_remove(c, i);
+        if (!c->keep_stale) {
+            userdb_cache_remove(c, i);
+        }
         return false;
     }
+    out->status = e->status;
+    out->quota_bytes = e->quota_bytes;
+    size_t n = strlen(e->maildir);
+    SL_ASSERT(n < sizeof(out->maildir));
+    memcpy(out->maildir, e->maildir, n + 1);
+    return true;
+}
+
+void userdb_cache_set_keep_stale(userdb_cache *c, bool keep)
+{
+    SL_ASSERT(c != NULL);
+    c->keep_stale = keep;
+}
+
+bool userdb_cache_get_stale(userdb_cache *c, const char *user, userdb_result *out)
+{
+    SL_ASSERT(c != NULL);
+    SL_ASSERT(user != NULL);
+    uint32_t i = userdb_cache_find(c, user, userdb_cache_hash(user));
+    if (i == USERDB_CACHE_NONE || c->entries[i].status != USERDB_FOUND) {
+        return false;
+    }
+    const userdb_cache_entry *e = &c->entries[i];
     out->status = e->status;
     out->quota_bytes = e->quota_bytes;
     size_t n = strlen(e->maildir);

@@ -21,6 +21,14 @@ bool userdb_cache_get(userdb_cache *c, const char *user, uint64_t now_ms, userdb
  * negative TTL; TEMPFAIL is ignored). */
 void userdb_cache_put(userdb_cache *c, const char *user, const userdb_result *r, uint64_t now_ms);
 
+/* Keep expired entries (until evicted by size) so that, while the backend
+ * is down, userdb_cache_get_stale can serve them (Dovecot's behaviour). */
+void userdb_cache_set_keep_stale(userdb_cache *c, bool keep);
+
+/* An entry for user whatever its age, but only a FOUND one: a stale
+ * "unknown" must never turn a backend outage into a 550. */
+bool userdb_cache_get_stale(userdb_cache *c, const char *user, userdb_result *out);
+
 /* Drop everything (SIGHUP reload, flush commands). */
 void userdb_cache_clear(userdb_cache *c);
 

@@ -6,20 +6,12 @@
 
 #include "auth/userdb.h"
 
-/* Most %u/%n/%d occurrences one user_query may hold. */
-#define USERDB_SQLITE_PARAMS_MAX 16
-
-/* Open cfg->connect read-only and prepare cfg->user_query. Fails (NULL, a
- * message in err) if the file cannot be opened, the query has an unknown %
- * escape, is not one statement, does not prepare, or returns no maildir /
- * home / mail column. The driver is then used by one thread at a time. */
+/* Open cfg->connect read-only and prepare cfg->user_query (and
+ * cfg->password_query when set). Fails (NULL, a message in err) if the file
+ * cannot be opened, a query has an unknown % escape, is not one statement,
+ * does not prepare, or lacks its column (maildir / home / mail for
+ * user_query, password for password_query). The driver is then used by one
+ * thread at a time. */
 userdb_driver *userdb_sqlite_new(const userdb_config *cfg, char *err, size_t err_len);
-
-/* Rewrite a Dovecot-style query into SQL with one '?' per %u/%n/%d ('%u' in
- * quotes included; a quoted literal mixing text and escapes becomes a ||
- * concatenation). params_out receives 'u', 'n' or 'd' per '?', in order.
- * Returns the malloc'd SQL (caller frees) or NULL with a message in err. */
-char *userdb_sqlite_convert_query(const char *query, char params_out[USERDB_SQLITE_PARAMS_MAX],
-                                  size_t *params_n_out, char *err, size_t err_len);
 
 #endif

@@ -47,12 +47,22 @@ static const key_def keys[] = {
     {"mail_root", K_PATH, F(mail_root), "/var/vmail"},
     {"mail_user", K_STR, F(mail_user), ""},
     {"userdb_driver", K_STR, F(userdb_driver), "sqlite"},
-    {"userdb_connect", K_PATH, F(userdb_connect), "userdb.sqlite"},
+    /* A path only for sqlite: resolved in resolve_userdb_connect(). */
+    {"userdb_connect", K_STR, F(userdb_connect), "userdb.sqlite"},
     {"user_query", K_STR, F(user_query),
      "SELECT maildir, quota, active FROM mailbox WHERE username = '%u'"},
+    {"password_query", K_STR, F(password_query), ""},
+    {"userdb_query_timeout_ms", K_SIZE64, F(userdb_query_timeout_ms), "5000"},
+    {"userdb_connect_timeout_ms", K_SIZE64, F(userdb_connect_timeout_ms), "5000"},
     {"userdb_cache_size", K_SIZE_T, F(userdb_cache_size), "100000"},
     {"userdb_cache_ttl", K_DURATION, F(userdb_cache_ttl_ms), "5m"},
     {"userdb_cache_negative_ttl", K_DURATION, F(userdb_cache_negative_ttl_ms), "1m"},
+    {"userdb_cache_serve_stale", K_BOOL, F(userdb_cache_serve_stale), "no"},
+    {"redis", K_STR, F(redis), ""},
+    {"redis_timeout_ms", K_UINT, F(redis_timeout_ms), "200"},
+    {"redis_ttl", K_DURATION, F(redis_ttl_ms), "1h"},
+    {"redis_negative_ttl", K_DURATION, F(redis_negative_ttl_ms), "5m"},
+    {"redis_prefix", K_STR, F(redis_prefix), "sluice"},
     {"resolver_threads", K_UINT, F(resolver_threads), "2"},
     {"resolver_queue_max", K_SIZE_T, F(resolver_queue_max), "10000"},
     {"recipient_delimiter", K_STR, F(recipient_delimiter), "+"},
@@ -271,6 +281,18 @@ static int check(const sl_config *cfg, char *err, size_t err_len)
     return 0;
 }
 
+/* The sqlite connect string is a file, relative to the config's folder;
+ * pgsql/mysql ones ("host=... dbname=...") must reach the driver unchanged. */
+static void resolve_userdb_connect(sl_config *cfg)
+{
+    if (strcmp(cfg->userdb_driver, "sqlite") != 0) {
+        return;
+    }
+    char *path = resolve_path(cfg, cfg->userdb_connect);
+    free(cfg->userdb_connect);
+    cfg->userdb_connect = path;
+}
+
 static void set_hostname_default(sl_config *cfg)
 {
     if (cfg->hostname[0] != '\0') {
@@ -335,6 +357,7 @@ int sl_config_load(const char *path, sl_config *cfg, char *err, size_t err_len)
     }
     fclose(f);
     if (rc == 0) {
+        resolve_userdb_connect(cfg);
         set_hostname_default(cfg);
         rc = check(cfg, err, err_len);
     }

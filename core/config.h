@@ -27,9 +27,18 @@ typedef struct sl_config {
     char *userdb_driver;
     char *userdb_connect;
     char *user_query;
+    char *password_query;               /* empty = no passdb */
+    uint64_t userdb_query_timeout_ms;   /* pgsql/mysql: each query round trip */
+    uint64_t userdb_connect_timeout_ms; /* pgsql/mysql: each connection attempt */
     size_t userdb_cache_size;
     uint64_t userdb_cache_ttl_ms;
     uint64_t userdb_cache_negative_ttl_ms;
+    bool userdb_cache_serve_stale; /* SQL down: an expired FOUND entry still answers */
+    char *redis;                   /* "host:port" or "unix:/path"; empty = no Redis tier */
+    unsigned redis_timeout_ms;     /* per lookup; past it the lookup goes to SQL */
+    uint64_t redis_ttl_ms;         /* Redis EX for found/inactive users */
+    uint64_t redis_negative_ttl_ms; /* Redis EX for unknown users */
+    char *redis_prefix;            /* key namespace */
     unsigned resolver_threads;
     size_t resolver_queue_max;
 

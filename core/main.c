@@ -87,6 +87,7 @@ typedef struct core {
     sl_stats_core stats;
     store *store;
     userdb_cache *cache;
+    userdb_redis *redis; /* NULL without Redis */
     lmtp_server *server;
     sl_op op_ctl;
     sl_op op_resolver;
@@ -167,6 +168,9 @@ static userdb_config userdb_cfg_of(const sl_config *cfg)
         .driver = cfg->userdb_driver,
         .connect = cfg->userdb_connect,
         .user_query = cfg->user_query,
+        .password_query = cfg->password_query,
+        .query_timeout_ms = cfg->userdb_query_timeout_ms,
+        .connect_timeout_ms = cfg->userdb_connect_timeout_ms,
     };
     return u;
 }
@@ -233,6 +237,7 @@ static void core_apply_reload(core *co, shared_cfg *old)
     userdb_cache_free(&co->cache);
     co->cache = userdb_cache_new(next->cfg.userdb_cache_size, next->cfg.userdb_cache_ttl_ms,
                                  next->cfg.userdb_cache_negative_ttl_ms);
+    userdb_cache_set_keep_stale(co->cache, next->cfg.userdb_cache_serve_stale);
     lmtp_server_set_cache(co->server, co->cache);
     shared_cfg_put(old);
     sl_info("configuration reloaded");
@@ -269,6 +274,70 @@ static void on_resolver(sl_op *op, int res, uint32_t flags)
     lmtp_server_resolver_ready(co->server);
 }
 
+/* ---- Redis ------------------------------------------------------------- */
+
+/* The parts of the config's "redis" key, and what userdb_redis needs. The
+ * strings point into storage, which must outlive the use of out. */
+static bool redis_config_from(const sl_config *cfg, userdb_redis_config *out, char *storage,
+                              size_t storage_len)
+{
+    memset(out, 0, sizeof(*out));
+    if (cfg->redis[0] == '\0') {
+        return false;
+    }
+    snprintf(storage, storage_len, "%s", cfg->redis);
+    if (strncmp(storage, "unix:", 5) == 0) {
+        out->unix_path = storage + 5;
+    } else {
+        char *colon = strrchr(storage, ':');
+        out->port = 6379;
+        if (colon != NULL) {
+            *colon = '\0';
+            out->port = (unsigned)strtoul(colon + 1, NULL, 10);
+        }
+        out->host = storage;
+    }
+    out->timeout_ms = cfg->redis_timeout_ms;
+    out->positive_ttl_s = (unsigned)SL_MAX(cfg->redis_ttl_ms / 1000, 1);
+    out->negative_ttl_s = (unsigned)SL_MAX(cfg->redis_negative_ttl_ms / 1000, 1);
+    out->key_prefix = cfg->redis_prefix;
+    return true;
+}
+
+static void on_redis_lookup(void *ctx, uint64_t token, userdb_redis_status status,
+                            const userdb_result *result, uint64_t latency_us)
+{
+    core *co = ctx;
+    lmtp_server_redis_answer(co->server, token, status, result, latency_us);
+}
+
+/* A flush tool ran: what this core remembers may be stale. */
+static void on_redis_generation(void *ctx)
+{
+    core *co = ctx;
+    userdb_cache_clear(co->cache);
+    sl_info("userdb cache flushed (Redis generation changed)");
+}
+
+static int core_redis_setup(core *co, const sl_config *cfg)
+{
+    userdb_redis_config rc;
+    char storage[512];
+    if (!redis_config_from(cfg, &rc, storage, sizeof(storage))) {
+        return 0;
+    }
+    userdb_redis_callbacks cb = {.on_lookup = on_redis_lookup,
+                                 .on_generation_change = on_redis_generation, .ctx = co};
+    char err[256] = "";
+    co->redis = userdb_redis_new(&co->ring, &rc, &cb, err, sizeof(err));
+    if (co->redis == NULL) {
+        sl_error("redis: %s", err);
+        return -1;
+    }
+    lmtp_server_set_redis(co->server, co->redis);
+    return 0;
+}
+
 static int core_setup(core *co)
 {
     const sl_config *cfg = &co->ctl.cfg->cfg;
@@ -288,11 +357,15 @@ static int core_setup(core *co)
     co->store = store_new(&co->ring, &co->bufs, &sc);
     co->cache = userdb_cache_new(cfg->userdb_cache_size, cfg->userdb_cache_ttl_ms,
                                  cfg->userdb_cache_negative_ttl_ms);
+    userdb_cache_set_keep_stale(co->cache, cfg->userdb_cache_serve_stale);
     lmtp_server_deps deps = {.core_id = co->id, .ring = &co->ring, .bufs = &co->bufs,
                              .store = co->store, .resolver = co->resolver, .cache = co->cache,
                              .cfg = cfg, .allow = &co->ctl.cfg->allow,
                              .stats = &co->stats};
     co->server = lmtp_server_new(&deps);
+    if (core_redis_setup(co, cfg) != 0) {
+        return -1;
+    }
     for (size_t i = 0; i < co->ctl.listen_n; i++) {
         lmtp_server_listen(co->server, co->ctl.listen_fds[i]);
     }
@@ -305,6 +378,16 @@ static int core_setup(core *co)
 
 static void core_teardown(core *co)
 {
+    if (co->redis != NULL) {
+        if (co->server != NULL) {
+            lmtp_server_set_redis(co->server, NULL);
+        }
+        userdb_redis_free(&co->redis);
+        /* Let the kernel hand back what the client still had in flight. */
+        for (int i = 0; i < 4; i++) {
+            (void)sl_ring_run_once(&co->ring, 10);
+        }
+    }
     if (co->server != NULL) {
         core_log_stats(co);
         lmtp_server_free(&co->server);
@@ -349,11 +432,17 @@ static void *core_main(void *arg)
             break;
         }
         lmtp_server_after_dispatch(co->server);
+        if (co->redis != NULL) {
+            userdb_redis_flush(co->redis);
+        }
         atomic_store_explicit(&co->stats.loop_iterations, co->ring.loops, memory_order_relaxed);
         atomic_store_explicit(&co->stats.loop_busy_ns, co->ring.busy_ns, memory_order_relaxed);
         uint64_t now = sl_clock_ms();
         if (now >= next_tick) {
             lmtp_server_tick(co->server, now);
+            if (co->redis != NULL) {
+                userdb_redis_tick(co->redis, now);
+            }
             next_tick = now + 1000;
         }
         if (co->stopping) {
@@ -624,7 +713,12 @@ static int run(shared_cfg *sc, const char *path)
     }
     char err[512];
     userdb_config u = userdb_cfg_of(cfg);
-    resolver *res = resolver_new(&u, cfg->resolver_threads, cores_n, cfg->resolver_queue_max,
+    userdb_redis_config rcfg;
+    char rstorage[512];
+    bool with_redis = redis_config_from(cfg, &rcfg, rstorage, sizeof(rstorage));
+    /* Ids 0..cores_n-1 are the delivery cores, cores_n the auth core. */
+    resolver *res = resolver_new(&u, with_redis ? &rcfg : NULL, cfg->resolver_threads, cores_n + 1,
+                                 cfg->resolver_queue_max,
                                  err, sizeof(err));
     if (res == NULL) {
         fprintf(stderr, "sluice: userdb: %s\n", err);

@@ -135,7 +135,8 @@ static void render_mail(buf *b, const sl_stats_core *const *shards, size_t n)
         "delivered", "unknown", "inactive", "over_quota", "tempfail", "rejected"};
     static const char *const result[SL_LOOKUP_RESULTS] = {"found", "notfound", "inactive",
                                                           "tempfail"};
-    static const char *const tier[SL_TIERS] = {"core", "sql"};
+    static const char *const tier[SL_TIERS] = {"core", "redis", "sql"};
+    static const char *const redis[SL_REDIS_RESULTS] = {"hit", "miss", "error"};
     counter(b, "sluice_transactions_total", "Mail transactions that reached end of data.",
             SUM(transactions));
     head(b, "sluice_recipients_total", "counter", "Recipients by final outcome.");
@@ -153,6 +154,20 @@ static void render_mail(buf *b, const sl_stats_core *const *shards, size_t n)
                 result[r], (unsigned long long)SUM(lookups[t][r]));
         }
     }
+    head(b, "sluice_redis_lookups_total", "counter",
+         "Lookups sent to Redis, by answer (miss and error go on to SQL).");
+    for (size_t r = 0; r < SL_REDIS_RESULTS; r++) {
+        put(b, "sluice_redis_lookups_total{result=\"%s\"} %llu\n", redis[r],
+            (unsigned long long)SUM(redis_lookups[r]));
+    }
+    counter(b, "sluice_userdb_stale_served_total",
+            "Expired cache entries served because SQL was unavailable.", SUM(lookups_stale));
+    histogram(b, shards, n, offsetof(sl_stats_core, redis_us), latency_bounds_us,
+              SL_ARRAY_LEN(latency_bounds_us), 1e6, "sluice_redis_lookup_seconds",
+              "Redis lookup latency, send to reply.");
+    histogram(b, shards, n, offsetof(sl_stats_core, sql_us), latency_bounds_us,
+              SL_ARRAY_LEN(latency_bounds_us), 1e6, "sluice_sql_lookup_seconds",
+              "Duration of the SQL query behind each lookup it answered (a shared query counts once per lookup).");
 }
 
 static void render_store(buf *b, const sl_stats_core *const *shards, size_t n)

@@ -42,9 +42,17 @@ typedef enum sl_lookup_result {
 
 typedef enum sl_lookup_tier {
     SL_TIER_CORE = 0, /* the core's in-process cache */
+    SL_TIER_REDIS,    /* the core's Redis connection */
     SL_TIER_SQL,      /* a resolver thread ran the userdb query */
     SL_TIERS,
 } sl_lookup_tier;
+
+typedef enum sl_redis_result {
+    SL_REDIS_HIT = 0,
+    SL_REDIS_MISS,  /* no entry: asked SQL */
+    SL_REDIS_ERROR, /* down, slow, garbage or refused: asked SQL */
+    SL_REDIS_RESULTS,
+} sl_redis_result;
 
 typedef struct sl_stats_core {
     _Atomic uint64_t conns_open;
@@ -55,6 +63,8 @@ typedef struct sl_stats_core {
     _Atomic uint64_t rcpts[SL_RCPT_OUTCOMES];
     _Atomic uint64_t bytes_delivered;
     _Atomic uint64_t lookups[SL_TIERS][SL_LOOKUP_RESULTS];
+    _Atomic uint64_t redis_lookups[SL_REDIS_RESULTS];
+    _Atomic uint64_t lookups_stale; /* expired cache entries served while SQL was down */
     _Atomic uint64_t commit_batches;
     _Atomic uint64_t fsyncs;
     _Atomic uint64_t store_errors;
@@ -63,6 +73,8 @@ typedef struct sl_stats_core {
     sl_hist batch_size;      /* transactions per group commit */
     sl_hist fsync_us;        /* one fsync, submission to completion */
     sl_hist delivery_us;     /* end of DATA to the replies */
+    sl_hist redis_us;        /* Redis lookup, send to reply */
+    sl_hist sql_us;          /* SQL lookup, as the resolver ran it */
 } sl_stats_core;
 
 /* Single-writer increment: the owning core only. */

@@ -146,6 +146,7 @@ struct lmtp_server {
     store *store;
     resolver *resolver;
     userdb_cache *cache;
+    userdb_redis *redis; /* NULL without Redis */
     const sl_config *cfg;
     const sl_allow *allow;
     sl_stats_core *st;
@@ -260,6 +261,11 @@ void lmtp_server_reload(lmtp_server *s, const sl_config *cfg, const sl_allow *al
 void lmtp_server_set_cache(lmtp_server *s, userdb_cache *cache)
 {
     s->cache = cache;
+}
+
+void lmtp_server_set_redis(lmtp_server *s, userdb_redis *redis)
+{
+    s->redis = redis;
 }
 
 /* ---- accept ----------------------------------------------------------- */
@@ -706,6 +712,92 @@ static sl_lookup_result lookup_result(userdb_status st)
     return SL_LOOKUP_TEMPFAIL;
 }
 
+static uint64_t conn_token(const conn *c)
+{
+    return ((uint64_t)c->slot << 32) | c->gen;
+}
+
+/* The connection a lookup answer is for, or NULL if it went away (or moved
+ * on) meanwhile. */
+static conn *conn_of_token(lmtp_server *s, uint64_t token)
+{
+    uint32_t slot = (uint32_t)(token >> 32);
+    uint32_t gen = (uint32_t)token;
+    conn *c = slot < s->conns_cap ? s->conns[slot] : NULL;
+    if (c == NULL || c->gen != gen || c->wait != WAIT_LOOKUP) {
+        return NULL;
+    }
+    return c;
+}
+
+/* A lookup that found no usable answer (resolver queue full, SQL down):
+ * 451, unless the operator lets an expired cache entry stand in. */
+static void lookup_failed(conn *c, const userdb_result *r)
+{
+    lmtp_server *s = c->srv;
+    userdb_result stale;
+    if (s->cfg->userdb_cache_serve_stale && userdb_cache_get_stale(s->cache, c->pending.user, &stale)) {
+        sl_stat_add(&s->st->lookups_stale, 1);
+        sl_info("lmtp(%s): userdb unavailable, serving the expired entry of %s", c->sid,
+                c->pending.user);
+        rcpt_answer(c, &stale);
+        return;
+    }
+    rcpt_answer(c, r);
+}
+
+/* Ask a resolver thread (SQL); the answer comes to lmtp_server_resolver_ready. */
+static void lookup_sql(conn *c)
+{
+    lmtp_server *s = c->srv;
+    pending_rcpt *p = &c->pending;
+    resolver_request req;
+    memset(&req, 0, sizeof(req));
+    req.token = conn_token(c);
+    req.kind = RESOLVER_USERDB;
+    snprintf(req.user, sizeof(req.user), "%s", p->user);
+    const char *at = strrchr(p->user, '@');
+    size_t local_len = at != NULL ? (size_t)(at - p->user) : strlen(p->user);
+    snprintf(req.localpart, sizeof(req.localpart), "%.*s", (int)local_len, p->user);
+    snprintf(req.domain, sizeof(req.domain), "%s", at != NULL ? at + 1 : "");
+    if (resolver_submit(s->resolver, s->core_id, &req) != 0) {
+        userdb_result r = {.status = USERDB_TEMPFAIL};
+        sl_warn("lmtp(%s): resolver queue full", c->sid);
+        lookup_failed(c, &r);
+    }
+}
+
+void lmtp_server_redis_answer(lmtp_server *s, uint64_t token, userdb_redis_status status,
+                              const userdb_result *result, uint64_t latency_us)
+{
+    conn *c = conn_of_token(s, token);
+    static const sl_redis_result tally[] = {
+        [USERDB_REDIS_HIT] = SL_REDIS_HIT,
+        [USERDB_REDIS_MISS] = SL_REDIS_MISS,
+        [USERDB_REDIS_ERROR] = SL_REDIS_ERROR,
+    };
+    sl_stat_add(&s->st->redis_lookups[tally[status]], 1);
+    if (latency_us > 0) {
+        sl_hist_latency_us(&s->st->redis_us, latency_us);
+    }
+    if (c == NULL) {
+        return;
+    }
+    if (status != USERDB_REDIS_HIT) {
+        lookup_sql(c);
+        if (c->wait != WAIT_LOOKUP && !c->closing) {
+            conn_process(c);
+        }
+        return;
+    }
+    sl_stat_add(&s->st->lookups[SL_TIER_REDIS][lookup_result(result->status)], 1);
+    userdb_cache_put(s->cache, c->pending.user, result, sl_clock_ms());
+    rcpt_answer(c, result);
+    if (!c->closing) {
+        conn_process(c);
+    }
+}
+
 static void cmd_rcpt(conn *c, const lmtp_event *ev)
 {
     lmtp_server *s = c->srv;
@@ -749,20 +841,11 @@ static void cmd_rcpt(conn *c, const lmtp_event *ev)
         rcpt_answer(c, &r);
         return;
     }
-    resolver_request req;
-    memset(&req, 0, sizeof(req));
-    req.token = ((uint64_t)c->slot << 32) | c->gen;
-    snprintf(req.user, sizeof(req.user), "%s", p->user);
-    snprintf(req.localpart, sizeof(req.localpart), "%s", local);
-    const char *at = strrchr(p->user, '@');
-    snprintf(req.domain, sizeof(req.domain), "%s", at != NULL ? at + 1 : "");
-    if (resolver_submit(s->resolver, s->core_id, &req) != 0) {
-        r.status = USERDB_TEMPFAIL;
-        sl_warn("lmtp(%s): resolver queue full", c->sid);
-        rcpt_answer(c, &r);
-        return;
-    }
     c->wait = WAIT_LOOKUP;
+    if (s->redis != NULL && userdb_redis_lookup(s->redis, conn_token(c), p->user) == 0) {
+        return; /* answered by on_redis_lookup */
+    }
+    lookup_sql(c);
 }
 
 /* A detail must name a plain Maildir++ folder: no path tricks. */
@@ -852,16 +935,20 @@ void lmtp_server_resolver_ready(lmtp_server *s)
         n = resolver_drain(s->resolver, s->core_id, batch, RESOLVER_DRAIN);
         uint64_t now = sl_clock_ms();
         for (size_t i = 0; i < n; i++) {
-            userdb_cache_put(s->cache, batch[i].user, &batch[i].result, now);
-            sl_stat_add(&s->st->lookups[SL_TIER_SQL][lookup_result(batch[i].result.status)], 1);
-            uint32_t slot = (uint32_t)(batch[i].token >> 32);
-            uint32_t gen = (uint32_t)batch[i].token;
-            conn *c = slot < s->conns_cap ? s->conns[slot] : NULL;
-            if (c == NULL || c->gen != gen || c->wait != WAIT_LOOKUP ||
-                strcmp(c->pending.user, batch[i].user) != 0) {
+            const resolver_reply *rp = &batch[i];
+            SL_ASSERT(rp->kind == RESOLVER_USERDB);
+            userdb_cache_put(s->cache, rp->user, &rp->result, now);
+            sl_stat_add(&s->st->lookups[SL_TIER_SQL][lookup_result(rp->result.status)], 1);
+            sl_hist_latency_us(&s->st->sql_us, rp->sql_us);
+            conn *c = conn_of_token(s, rp->token);
+            if (c == NULL || strcmp(c->pending.user, rp->user) != 0) {
                 continue; /* the connection went away meanwhile */
             }
-            rcpt_answer(c, &batch[i].result);
+            if (rp->result.status == USERDB_TEMPFAIL) {
+                lookup_failed(c, &rp->result);
+            } else {
+                rcpt_answer(c, &rp->result);
+            }
             if (!c->closing) {
                 conn_process(c);
             }

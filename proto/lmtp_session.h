@@ -9,6 +9,7 @@
 
 #include "auth/resolver.h"
 #include "auth/userdb_cache.h"
+#include "auth/userdb_redis.h"
 #include "core/allow.h"
 #include "core/bufring.h"
 #include "core/config.h"
@@ -51,6 +52,15 @@ void lmtp_server_reload(lmtp_server *s, const sl_config *cfg, const sl_allow *al
 
 /* Use a new userdb cache (the old one is being freed on reload). */
 void lmtp_server_set_cache(lmtp_server *s, userdb_cache *cache);
+
+/* The core's Redis client (NULL: none). Lookups go core cache -> Redis ->
+ * SQL; the core's userdb_redis callback must call lmtp_server_redis_answer. */
+void lmtp_server_set_redis(lmtp_server *s, userdb_redis *redis);
+
+/* A Redis lookup answer (the userdb_redis_lookup_fn of the core's client):
+ * a hit answers the RCPT, a miss or an error asks SQL. Owning core only. */
+void lmtp_server_redis_answer(lmtp_server *s, uint64_t token, userdb_redis_status status,
+                              const userdb_result *result, uint64_t latency_us);
 
 /* Stop accepting; idle sessions get 421 4.3.2 and are closed, sessions in
  * a transaction finish it first. force: close everything now. */

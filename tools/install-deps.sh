@@ -5,8 +5,11 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 want=(build-essential pkg-config meson ninja-build cmake
       liburing-dev libssl-dev libhiredis-dev libmimalloc-dev libcmocka-dev libsqlite3-dev
+      libargon2-dev libpq-dev libmariadb-dev
       sqlite3 clang libclang-rt-14-dev prometheus curl
-      postfix dovecot-core dovecot-imapd dovecot-lmtpd swaks iproute2 python3)
+      redis-server redis-tools postgresql mariadb-server
+      postfix dovecot-core dovecot-imapd dovecot-lmtpd swaks iproute2 python3
+      libauthen-sasl-perl libauthen-ntlm-perl libdigest-hmac-perl)
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

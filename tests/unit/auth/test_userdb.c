@@ -1,14 +1,22 @@
 /* tests/unit/auth/test_userdb.c: the userdb layer against real SQLite files
- * built here with the postfixadmin schema: address split, query rewrite,
- * the SQLite driver, the per-core cache and the resolver threads. */
+ * built here with the postfixadmin schema: address split, query rewrite for
+ * all three dialects, the shared column and value rules, the reconnect
+ * backoff, the MySQL connect string, the SQLite driver (userdb and
+ * password_query), the PostgreSQL and MariaDB drivers without a server
+ * (config errors, TEMPFAIL, bounded and paced reconnects; with real servers
+ * they are tested by tests/integration/test_sql_userdb.sh), the per-core
+ * cache and the resolver threads. */
 #include "auth/resolver.h"
 #include "auth/userdb.h"
 #include "auth/userdb_cache.h"
+#include "auth/userdb_mysql.h"
 #include "auth/userdb_sqlite.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +48,8 @@ static const char test_schema[] =
     "  active TINYINT NOT NULL DEFAULT 1);";
 
 /* ---- helpers ---- */
+
+static uint64_t test_now_ms(void);
 
 static void test_path(char *out, size_t len, const char *name)
 {
@@ -242,6 +253,30 @@ typedef struct convert_case {
     const char *params;
 } convert_case;
 
+static void test_convert_check(userdb_dialect dialect, const convert_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const convert_case *c = &cases[i];
+        char params[USERDB_QUERY_PARAMS_MAX];
+        size_t params_n = 0;
+        char err[200] = "";
+        char *sql = userdb_query_convert(c->query, dialect, params, &params_n, err, sizeof(err));
+        if (c->sql == NULL) {
+            if (sql != NULL || err[0] == '\0') {
+                fail_msg("dialect %d case %zu %s: got %s, want an error", dialect, i, c->query,
+                         sql);
+            }
+            continue;
+        }
+        if (sql == NULL || strcmp(sql, c->sql) != 0 || params_n != strlen(c->params) ||
+            memcmp(params, c->params, params_n) != 0) {
+            fail_msg("dialect %d case %zu %s: got [%s] want [%s] (err %s)", dialect, i, c->query,
+                     sql, c->sql, err);
+        }
+        free(sql);
+    }
+}
+
 static void test_convert_table(void **state)
 {
     (void)state;
@@ -256,45 +291,247 @@ static void test_convert_table(void **state)
         {"WHERE q %% 2 = 0 AND u = %u", "WHERE q % 2 = 0 AND u = ?", "u"},
         {"WHERE x = '' AND u = '%u'", "WHERE x = '' AND u = ?", "u"},
         {"WHERE u = '%u' OR u = '%u'", "WHERE u = ? OR u = ?", "uu"},
+        {"WHERE u = '%{user}'", "WHERE u = ?", "u"},
+        {"WHERE l = '%{username}' AND d = %{domain}", "WHERE l = ? AND d = ?", "nd"},
+        {"SELECT \"maildir\" FROM t WHERE u = '%u'", "SELECT \"maildir\" FROM t WHERE u = ?", "u"},
         {"WHERE u = '%x'", NULL, NULL},
         {"WHERE u = %Lu", NULL, NULL},
-        {"WHERE u = '%{user}'", NULL, NULL},
+        {"WHERE u = '%{usr}'", NULL, NULL},
+        {"WHERE u = '%{user'", NULL, NULL},
         {"WHERE u = %", NULL, NULL},
         {"WHERE u = '%u", NULL, NULL},
         {"WHERE u = 'abc%'", NULL, NULL},
+        {"WHERE \"%u\" = 1", NULL, NULL},
+        {"SELECT \"m FROM t WHERE u = %u", NULL, NULL},
     };
-    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
-        const convert_case *c = &cases[i];
-        char params[USERDB_SQLITE_PARAMS_MAX];
-        size_t params_n = 0;
-        char err[200] = "";
-        char *sql = userdb_sqlite_convert_query(c->query, params, &params_n, err, sizeof(err));
-        if (c->sql == NULL) {
-            if (sql != NULL || err[0] == '\0') {
-                fail_msg("case %zu %s: got %s, want an error", i, c->query, sql);
-            }
-            continue;
-        }
-        if (sql == NULL || strcmp(sql, c->sql) != 0 || params_n != strlen(c->params) ||
-            memcmp(params, c->params, params_n) != 0) {
-            fail_msg("case %zu %s: got [%s] want [%s] (err %s)", i, c->query, sql, c->sql, err);
-        }
-        free(sql);
-    }
+    test_convert_check(USERDB_DIALECT_SQLITE, cases, SL_ARRAY_LEN(cases));
+}
+
+static void test_convert_pgsql(void **state)
+{
+    (void)state;
+    static const convert_case cases[] = {
+        {"SELECT m FROM t WHERE u = '%u'", "SELECT m FROM t WHERE u = $1", "u"},
+        {"WHERE l = %n AND d = '%d' OR u = '%u'", "WHERE l = $1 AND d = $2 OR u = $3", "ndu"},
+        {"WHERE u = '%n@%d'", "WHERE u = ($1 || '@' || $2)", "nd"},
+        {"WHERE u = 'it''s %{user}'", "WHERE u = ('it''s ' || $1)", "u"},
+        {"WHERE active = '1' AND u = '%u'", "WHERE active = '1' AND u = $1", "u"},
+        {"WHERE q %% 2 = 0 AND u = %u", "WHERE q % 2 = 0 AND u = $1", "u"},
+        {"SELECT \"Maildir\" FROM t WHERE u = '%u'", "SELECT \"Maildir\" FROM t WHERE u = $1", "u"},
+        {"WHERE u = \"%u\"", NULL, NULL},
+    };
+    test_convert_check(USERDB_DIALECT_PGSQL, cases, SL_ARRAY_LEN(cases));
+}
+
+static void test_convert_mysql(void **state)
+{
+    (void)state;
+    static const convert_case cases[] = {
+        {"SELECT m FROM t WHERE u = '%u'", "SELECT m FROM t WHERE u = ?", "u"},
+        {"WHERE u = '%n@%d'", "WHERE u = CONCAT(?, '@', ?)", "nd"},
+        {"WHERE u = 'it''s %u'", "WHERE u = CONCAT('it''s ', ?)", "u"},
+        /* MySQL admins also quote with "...": a string holding an escape. */
+        {"WHERE u = \"%u\" AND x = \"y\"", "WHERE u = ? AND x = \"y\"", "u"},
+        {"WHERE u = \"a\"\"%n\"", "WHERE u = CONCAT('a\"', ?)", "n"},
+        {"WHERE u = \"it's %u\"", "WHERE u = CONCAT('it''s ', ?)", "u"},
+        {"WHERE u = '%u' AND active = '1'", "WHERE u = ? AND active = '1'", "u"},
+        {"WHERE u = \"%u", NULL, NULL},
+    };
+    test_convert_check(USERDB_DIALECT_MYSQL, cases, SL_ARRAY_LEN(cases));
 }
 
 static void test_convert_too_many(void **state)
 {
     (void)state;
     char q[256] = "SELECT maildir FROM mailbox WHERE 1";
-    for (int i = 0; i <= USERDB_SQLITE_PARAMS_MAX; i++) {
+    for (int i = 0; i <= USERDB_QUERY_PARAMS_MAX; i++) {
         strcat(q, " OR u=%u");
     }
-    char params[USERDB_SQLITE_PARAMS_MAX];
+    char params[USERDB_QUERY_PARAMS_MAX];
     size_t n = 0;
     char err[200] = "";
-    assert_null(userdb_sqlite_convert_query(q, params, &n, err, sizeof(err)));
+    assert_null(userdb_query_convert(q, USERDB_DIALECT_PGSQL, params, &n, err, sizeof(err)));
     assert_non_null(strstr(err, "more than"));
+}
+
+/* ---- shared column and value rules ---- */
+
+static void test_columns_map(void **state)
+{
+    (void)state;
+    static const char *const a[] = {"Home", "quota", "MAIL", "x", "maildir", "active"};
+    static const char *const b[] = {"quota", "quota_bytes", "password", NULL, "mail"};
+    static const char *const c[] = {"username", "created"};
+    userdb_columns got;
+    userdb_columns_map(a, SL_ARRAY_LEN(a), &got);
+    assert_int_equal(got.maildir, 4);
+    assert_int_equal(got.quota, 1);
+    assert_int_equal(got.active, 5);
+    assert_int_equal(got.password, -1);
+    userdb_columns_map(b, SL_ARRAY_LEN(b), &got);
+    assert_int_equal(got.maildir, 4);
+    assert_int_equal(got.quota, 1);
+    assert_int_equal(got.active, -1);
+    assert_int_equal(got.password, 2);
+    userdb_columns_map(c, SL_ARRAY_LEN(c), &got);
+    assert_int_equal(got.maildir, -1);
+    assert_int_equal(got.quota, -1);
+}
+
+static userdb_text test_text(const char *s)
+{
+    userdb_text t = {s, s != NULL ? strlen(s) : 0};
+    return t;
+}
+
+static void test_text_rules(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *v;
+        bool active;
+        uint64_t quota;
+    } cases[] = {
+        {NULL, true, 0},     {"1", true, 1},         {"0", false, 0},      {"00", false, 0},
+        {"-0", false, 0},    {"t", true, 0},         {"f", false, 0},      {"FALSE", false, 0},
+        {"No", false, 0},    {"off", false, 0},      {"n", false, 0},      {"yes", true, 0},
+        {"", true, 0},       {"2048", true, 2048},   {"-1", true, 0},      {"12abc", true, 12},
+        {"+7", true, 7},     {"0.0", true, 0},       {"1073741824", true, 1073741824ULL},
+        {"99999999999999999999999", true, UINT64_MAX},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        userdb_text t = test_text(cases[i].v);
+        bool a = userdb_text_active(t);
+        uint64_t q = userdb_text_quota(t);
+        if (a != cases[i].active || q != cases[i].quota) {
+            fail_msg("value %s: got active=%d quota=%" PRIu64 ", want %d %" PRIu64,
+                     cases[i].v ? cases[i].v : "NULL", a, q, cases[i].active, cases[i].quota);
+        }
+    }
+    /* Only the given length counts: "0" followed by more bytes is not "0". */
+    userdb_text part = {"0x", 1};
+    assert_false(userdb_text_active(part));
+}
+
+static void test_result_fill(void **state)
+{
+    (void)state;
+    userdb_result r;
+    userdb_result_fill(&r, test_text("example.test/a/"), test_text("5"), test_text("1"));
+    assert_int_equal(r.status, USERDB_FOUND);
+    assert_string_equal(r.maildir, "example.test/a/");
+    assert_int_equal(r.quota_bytes, 5);
+    userdb_result_fill(&r, test_text("m/"), test_text(NULL), test_text("f"));
+    assert_int_equal(r.status, USERDB_INACTIVE);
+    assert_string_equal(r.maildir, "m/");
+    userdb_text nul = {"ab\0cd", 5};
+    userdb_result_fill(&r, nul, test_text(NULL), test_text(NULL));
+    assert_int_equal(r.status, USERDB_TEMPFAIL);
+    assert_string_equal(r.maildir, "");
+    /* A length past the limit is refused before a byte is read (the
+     * pointer here has far fewer bytes behind it). */
+    userdb_text huge = {"abc", USERDB_MAILDIR_BYTES_MAX};
+    userdb_result_fill(&r, huge, test_text(NULL), test_text(NULL));
+    assert_int_equal(r.status, USERDB_TEMPFAIL);
+    userdb_result_fill(&r, test_text(""), test_text("1"), test_text("1"));
+    assert_int_equal(r.status, USERDB_TEMPFAIL);
+    userdb_result_fill(&r, test_text(NULL), test_text("1"), test_text("1"));
+    assert_int_equal(r.status, USERDB_TEMPFAIL);
+
+    passdb_result p;
+    passdb_result_fill(&p, test_text("{PLAIN}x"), test_text(NULL));
+    assert_int_equal(p.status, USERDB_FOUND);
+    assert_string_equal(p.password, "{PLAIN}x");
+    passdb_result_fill(&p, test_text("{PLAIN}x"), test_text("0"));
+    assert_int_equal(p.status, USERDB_INACTIVE);
+    passdb_result_fill(&p, test_text(NULL), test_text("1"));
+    assert_int_equal(p.status, USERDB_NOTFOUND);
+    passdb_result_fill(&p, test_text(""), test_text("1"));
+    assert_int_equal(p.status, USERDB_FOUND);
+    assert_string_equal(p.password, "");
+    userdb_text long_pw = {"abc", USERDB_PASSWORD_BYTES_MAX};
+    passdb_result_fill(&p, long_pw, test_text(NULL));
+    assert_int_equal(p.status, USERDB_TEMPFAIL);
+    assert_string_equal(p.password, "");
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    static const uint64_t want_delay_ms[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000};
+    userdb_backoff b = {0};
+    assert_false(userdb_backoff_waiting(&b, 0));
+    uint64_t now = 1000;
+    for (size_t i = 0; i < SL_ARRAY_LEN(want_delay_ms); i++) {
+        userdb_backoff_failed(&b, now);
+        if (b.delay_ms != want_delay_ms[i]) {
+            fail_msg("failure %zu: got delay %" PRIu64 " want %" PRIu64, i, b.delay_ms,
+                     want_delay_ms[i]);
+        }
+        assert_true(userdb_backoff_waiting(&b, now));
+        assert_true(userdb_backoff_waiting(&b, now + b.delay_ms - 1));
+        assert_false(userdb_backoff_waiting(&b, now + b.delay_ms));
+        now += b.delay_ms;
+    }
+    userdb_backoff_reset(&b);
+    assert_false(userdb_backoff_waiting(&b, now));
+    userdb_backoff_failed(&b, now);
+    assert_int_equal(b.delay_ms, USERDB_BACKOFF_MIN_MS);
+}
+
+/* ---- MySQL connect string ---- */
+
+static void test_mysql_conninfo(void **state)
+{
+    (void)state;
+    userdb_mysql_conninfo ci;
+    char err[256] = "";
+    assert_true(userdb_mysql_conninfo_parse(
+        "host=127.0.0.1 port=3307 dbname=mail user=postfix password=s3cr=t", &ci, err,
+        sizeof(err)));
+    assert_string_equal(ci.host, "127.0.0.1");
+    assert_int_equal(ci.port, 3307);
+    assert_string_equal(ci.dbname, "mail");
+    assert_string_equal(ci.user, "postfix");
+    assert_string_equal(ci.password, "s3cr=t");
+    assert_string_equal(ci.unix_socket, "");
+    assert_true(userdb_mysql_conninfo_parse(
+        "  unix_socket=/run/mysqld/mysqld.sock\tdbname=mail user=x password='a b\\'c\\\\' ", &ci,
+        err, sizeof(err)));
+    assert_string_equal(ci.unix_socket, "/run/mysqld/mysqld.sock");
+    assert_string_equal(ci.password, "a b'c\\");
+    assert_string_equal(ci.host, "");
+    assert_int_equal(ci.port, 0);
+    assert_true(userdb_mysql_conninfo_parse("password=''", &ci, err, sizeof(err)));
+    assert_string_equal(ci.password, "");
+
+    static const struct {
+        const char *s;
+        const char *want;
+    } bad[] = {
+        {"host=a sslmode=require", "unknown key \"sslmode\""},
+        {"host=a host=b", "host given twice"},
+        {"host", "expected key=value"},
+        {"port=0", "port"},
+        {"port=65536", "port"},
+        {"port=33o6", "port"},
+        {"port=", "port"},
+        {"password='abc", "password has an unclosed quote"},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
+        err[0] = '\0';
+        bool ok = userdb_mysql_conninfo_parse(bad[i].s, &ci, err, sizeof(err));
+        if (ok || strstr(err, bad[i].want) == NULL) {
+            fail_msg("%s: got ok=%d err \"%s\", want \"%s\"", bad[i].s, ok, err, bad[i].want);
+        }
+    }
+    char longv[400] = "unix_socket=";
+    memset(longv + strlen(longv), 's', 120);
+    assert_false(userdb_mysql_conninfo_parse(longv, &ci, err, sizeof(err)));
+    assert_non_null(strstr(err, "unix_socket is too long"));
+    /* Messages never echo a password. */
+    assert_false(userdb_mysql_conninfo_parse("password='hunter2", &ci, err, sizeof(err)));
+    assert_null(strstr(err, "hunter2"));
 }
 
 /* ---- SQLite driver ---- */
@@ -514,6 +751,291 @@ static void test_sqlite_create_errors(void **state)
     }
 }
 
+/* ---- password_query (SQLite) ---- */
+
+#define TEST_PASS_QUERY "SELECT password, active FROM mailbox WHERE username = '%u'"
+
+static passdb_result test_passdb(userdb_driver *d, const char *user)
+{
+    char local[USERDB_ADDR_BYTES_MAX];
+    const char *at = strchr(user, '@');
+    assert_non_null(at);
+    snprintf(local, sizeof(local), "%.*s", (int)(at - user), user);
+    passdb_result r;
+    memset(&r, 0xAA, sizeof(r));
+    assert_int_equal(d->ops->passdb_lookup(d, user, local, at + 1, &r), 0);
+    return r;
+}
+
+static userdb_driver *test_driver_pass(const char *path, const char *pass_query)
+{
+    char err[256] = "";
+    userdb_config cfg = {.driver = "sqlite",
+                         .connect = path,
+                         .user_query = TEST_QUERY,
+                         .password_query = pass_query};
+    userdb_driver *d = userdb_driver_new(&cfg, err, sizeof(err));
+    if (d == NULL) {
+        fail_msg("driver: %s", err);
+    }
+    return d;
+}
+
+static void test_sqlite_passdb(void **state)
+{
+    (void)state;
+    char path[300];
+    char big[USERDB_PASSWORD_BYTES_MAX + 40];
+    sqlite3 *db = test_make_db("pass.db", "p", path, sizeof(path));
+    test_sql(db, "UPDATE mailbox SET password = '{SHA512-CRYPT}$6$salt$hash'"
+                 " WHERE username = 'alice@example.test';"
+                 "UPDATE mailbox SET password = '{PLAIN}bobpw' WHERE username = 'bob@example.test';"
+                 "UPDATE mailbox SET password = 'o''pw' WHERE username = 'o''brien@example.test';"
+                 "CREATE TABLE pw2 (u TEXT, password TEXT);"
+                 "INSERT INTO pw2 VALUES ('null@x', NULL);");
+    snprintf(big, sizeof(big), "INSERT INTO pw2 VALUES ('big@x', '%0*d');",
+             USERDB_PASSWORD_BYTES_MAX, 7);
+    test_sql(db, big);
+    sqlite3_close(db);
+
+    userdb_driver *d = test_driver_pass(path, TEST_PASS_QUERY);
+    passdb_result r = test_passdb(d, "alice@example.test");
+    assert_int_equal(r.status, USERDB_FOUND);
+    assert_string_equal(r.password, "{SHA512-CRYPT}$6$salt$hash");
+    r = test_passdb(d, "bob@example.test");
+    assert_int_equal(r.status, USERDB_INACTIVE);
+    r = test_passdb(d, "o'brien@example.test");
+    assert_int_equal(r.status, USERDB_FOUND);
+    assert_string_equal(r.password, "o'pw");
+    r = test_passdb(d, "nobody@example.test");
+    assert_int_equal(r.status, USERDB_NOTFOUND);
+    assert_string_equal(r.password, "");
+    r = test_passdb(d, "x' OR '1'='1@example.test");
+    assert_int_equal(r.status, USERDB_NOTFOUND);
+    /* The userdb side of the same driver still answers. */
+    assert_int_equal(test_lookup(d, "alice@example.test").status, USERDB_FOUND);
+    userdb_driver_free(&d);
+
+    /* Dovecot's usual form filters inactive users in SQL: they are unknown. */
+    d = test_driver_pass(path, "SELECT password FROM mailbox WHERE local_part = '%n'"
+                               " AND domain = '%d' AND active = '1'");
+    assert_int_equal(test_passdb(d, "alice@example.test").status, USERDB_FOUND);
+    assert_int_equal(test_passdb(d, "bob@example.test").status, USERDB_NOTFOUND);
+    userdb_driver_free(&d);
+
+    d = test_driver_pass(path, "SELECT password FROM pw2 WHERE u = %{user}");
+    assert_int_equal(test_passdb(d, "null@x").status, USERDB_NOTFOUND);
+    r = test_passdb(d, "big@x");
+    assert_int_equal(r.status, USERDB_TEMPFAIL);
+    assert_string_equal(r.password, "");
+    userdb_driver_free(&d);
+
+    /* No password_query: the op says so instead of guessing. */
+    d = test_driver(path, TEST_QUERY);
+    passdb_result none;
+    assert_int_equal(d->ops->passdb_lookup(d, "alice@example.test", "alice", "example.test",
+                                           &none),
+                     -ENOTSUP);
+    assert_int_equal(none.status, USERDB_TEMPFAIL);
+    userdb_driver_free(&d);
+}
+
+static void test_sqlite_passdb_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *query;
+        const char *want;
+    } cases[] = {
+        {"SELECT maildir FROM mailbox WHERE username = '%u'", "no password column"},
+        {"SELECT password FROM mailbox", "password_query uses none of"},
+        {"SELECT password FROM mailbox WHERE username = '%q'", "password_query has unsupported"},
+        {"SELECT password FROM nosuch WHERE username = '%u'", "password_query does not prepare"},
+    };
+    char path[300];
+    sqlite3_close(test_make_db("passerr.db", "pe", path, sizeof(path)));
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        char err[256] = "";
+        userdb_config cfg = {.driver = "sqlite",
+                             .connect = path,
+                             .user_query = TEST_QUERY,
+                             .password_query = cases[i].query};
+        userdb_driver *d = userdb_driver_new(&cfg, err, sizeof(err));
+        if (d != NULL || strstr(err, cases[i].want) == NULL) {
+            fail_msg("case %zu: got driver %p err \"%s\", want NULL and \"%s\"", i, (void *)d,
+                     err, cases[i].want);
+        }
+    }
+}
+
+/* ---- networked drivers without a server ---- */
+
+/* A loopback TCP socket: listening (connections complete, nothing ever
+ * answers) or only bound (connections are refused). The port stays ours
+ * while the socket is open. */
+static int test_socket(bool listening, unsigned *port_out)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    if (listening) {
+        assert_int_equal(listen(fd, 128), 0);
+    }
+    *port_out = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Connections the listening socket holds, accepted and closed. */
+static unsigned test_accept_all(int fd)
+{
+    unsigned n = 0;
+    for (;;) {
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            return n;
+        }
+        close(c);
+        n++;
+    }
+}
+
+static void test_net_config_errors(void **state)
+{
+    (void)state;
+    static const create_fail_case cases[] = {
+        {"pgsql", NULL, TEST_QUERY, "no connect string"},
+        {"pgsql", "host=127.0.0.1 bogus_key=1", TEST_QUERY, "bad connect string"},
+        {"pgsql", "host=127.0.0.1 dbname='mail", TEST_QUERY, "bad connect string"},
+        {"pgsql", "host=127.0.0.1", NULL, "no user_query"},
+        {"pgsql", "host=127.0.0.1", "SELECT maildir FROM mailbox WHERE u = '%x'",
+         "userdb pgsql: user_query has unsupported escape '%x'"},
+        {"pgsql", "host=127.0.0.1", "SELECT maildir FROM mailbox", "none of"},
+        {"mysql", NULL, TEST_QUERY, "no connect string"},
+        {"mysql", "", TEST_QUERY, "no connect string"},
+        {"mysql", "host=127.0.0.1 sslmode=x", TEST_QUERY, "unknown key \"sslmode\""},
+        {"mariadb", "host=127.0.0.1 port=x", TEST_QUERY, "userdb mysql: connect string: port"},
+        {"mariadb", "host=127.0.0.1", "SELECT maildir FROM mailbox WHERE u = \"%u",
+         "userdb mysql: user_query has an unclosed \""},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        const create_fail_case *c = &cases[i];
+        char err[256] = "";
+        userdb_config cfg = {.driver = c->driver, .connect = c->file, .user_query = c->query};
+        userdb_driver *d = userdb_driver_new(&cfg, err, sizeof(err));
+        if (d != NULL || strstr(err, c->want) == NULL) {
+            fail_msg("case %zu: got driver %p err \"%s\", want NULL and \"%s\"", i, (void *)d,
+                     err, c->want);
+        }
+    }
+}
+
+/* A server that does not answer: creating the driver still works (the
+ * server may come later), every lookup is TEMPFAIL and bounded by the
+ * connect timeout, and reconnects are paced by the backoff instead of one
+ * per lookup. */
+static void test_net_backoff(const char *driver, uint64_t connect_timeout_ms, uint64_t run_ms,
+                             unsigned attempts_max)
+{
+    unsigned port = 0;
+    int fd = test_socket(true, &port);
+    char conn[128];
+    snprintf(conn, sizeof(conn), "host=127.0.0.1 port=%u dbname=mail user=sluice password=x",
+             port);
+    userdb_config cfg = {.driver = driver,
+                         .connect = conn,
+                         .user_query = TEST_QUERY,
+                         .password_query = TEST_PASS_QUERY,
+                         .connect_timeout_ms = connect_timeout_ms};
+    char err[256] = "";
+    uint64_t t0 = test_now_ms();
+    userdb_driver *d = userdb_driver_new(&cfg, err, sizeof(err));
+    if (d == NULL) {
+        fail_msg("%s: driver_new: %s", driver, err);
+    }
+    uint64_t took = test_now_ms() - t0;
+    if (took < connect_timeout_ms / 2 || took > connect_timeout_ms + 2000) {
+        fail_msg("%s: creation took %" PRIu64 " ms, want about %" PRIu64, driver, took,
+                 connect_timeout_ms);
+    }
+    unsigned lookups = 0;
+    uint64_t slowest_ms = 0;
+    for (uint64_t end = test_now_ms() + run_ms; test_now_ms() < end; lookups++) {
+        uint64_t s = test_now_ms();
+        userdb_result r = test_lookup(d, "alice@example.test");
+        passdb_result p = test_passdb(d, "alice@example.test");
+        slowest_ms = SL_MAX(slowest_ms, test_now_ms() - s);
+        if (r.status != USERDB_TEMPFAIL || p.status != USERDB_TEMPFAIL) {
+            fail_msg("%s: got status %d/%d want TEMPFAIL", driver, r.status, p.status);
+        }
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    unsigned attempts = test_accept_all(fd);
+    printf("# %s: %u connection attempts, %u lookups in %" PRIu64 " ms, slowest %" PRIu64
+           " ms\n",
+           driver, attempts, lookups, run_ms, slowest_ms);
+    if (slowest_ms > connect_timeout_ms + 2000) {
+        fail_msg("%s: a lookup took %" PRIu64 " ms, want <= connect timeout %" PRIu64, driver,
+                 slowest_ms, connect_timeout_ms);
+    }
+    if (attempts < 2 || attempts > attempts_max || lookups < 4 * attempts) {
+        fail_msg("%s: %u connection attempts for %u lookups, want 2..%u", driver, attempts,
+                 lookups, attempts_max);
+    }
+    userdb_driver_free(&d);
+    close(fd);
+}
+
+static void test_pgsql_unreachable(void **state)
+{
+    (void)state;
+    /* Attempts at about 0, +0.1, +0.3, +0.7, +1.3 s (each 0.2 s long). */
+    test_net_backoff("pgsql", 200, 1500, 7);
+    /* Refused: answered at once, no waiting at all. */
+    unsigned port = 0;
+    int fd = test_socket(false, &port);
+    char conn[128];
+    snprintf(conn, sizeof(conn), "host=127.0.0.1 port=%u dbname=mail user=x", port);
+    userdb_config cfg = {.driver = "pgsql", .connect = conn, .user_query = TEST_QUERY};
+    char err[256] = "";
+    userdb_driver *d = userdb_driver_new(&cfg, err, sizeof(err));
+    assert_non_null(d);
+    struct timespec ts = {0, 150000000};
+    nanosleep(&ts, NULL);
+    uint64_t t0 = test_now_ms();
+    assert_int_equal(test_lookup(d, "alice@example.test").status, USERDB_TEMPFAIL);
+    assert_true(test_now_ms() - t0 < 1000);
+    passdb_result p;
+    assert_int_equal(d->ops->passdb_lookup(d, "a@x", "a", "x", &p), -ENOTSUP);
+    userdb_driver_free(&d);
+    close(fd);
+}
+
+static void test_mysql_unreachable(void **state)
+{
+    (void)state;
+    /* The library counts in whole seconds: attempts at 0 and +1.1 s. */
+    test_net_backoff("mysql", 1000, 1500, 4);
+    unsigned port = 0;
+    int fd = test_socket(false, &port);
+    char conn[128];
+    snprintf(conn, sizeof(conn), "host=127.0.0.1 port=%u dbname=mail user=x", port);
+    userdb_config cfg = {.driver = "mariadb", .connect = conn, .user_query = TEST_QUERY};
+    char err[256] = "";
+    userdb_driver *d = userdb_driver_new(&cfg, err, sizeof(err));
+    assert_non_null(d);
+    struct timespec ts = {0, 150000000};
+    nanosleep(&ts, NULL);
+    uint64_t t0 = test_now_ms();
+    assert_int_equal(test_lookup(d, "alice@example.test").status, USERDB_TEMPFAIL);
+    assert_true(test_now_ms() - t0 < 1000);
+    userdb_driver_free(&d);
+    close(fd);
+}
+
 /* ---- cache ---- */
 
 static userdb_result test_result(userdb_status s, const char *maildir, uint64_t quota)
@@ -705,7 +1227,7 @@ static resolver *test_resolver(const char *path, unsigned threads_n, unsigned co
 {
     char err[256] = "";
     userdb_config cfg = {.driver = "sqlite", .connect = path, .user_query = TEST_QUERY};
-    resolver *r = resolver_new(&cfg, threads_n, cores_n, queue_max, err, sizeof(err));
+    resolver *r = resolver_new(&cfg, NULL, threads_n, cores_n, queue_max, err, sizeof(err));
     if (r == NULL) {
         fail_msg("resolver: %s", err);
     }
@@ -809,7 +1331,10 @@ static void test_resolver_queue_full_and_stop(void **state)
     int rc = 0;
     unsigned n = 0;
     for (; n < 2 * QMAX && rc == 0; n++) {
-        resolver_request q = test_request(n, "alice@example.test");
+        /* Distinct users: requests for one user would share a flight. */
+        char user[64];
+        snprintf(user, sizeof(user), "user%u@example.test", n);
+        resolver_request q = test_request(n, user);
         rc = resolver_submit(r, n % 2, &q);
         accepted[n % 2] += rc == 0;
     }
@@ -833,6 +1358,59 @@ static void test_resolver_queue_full_and_stop(void **state)
             assert_int_equal(out[k].result.status, USERDB_TEMPFAIL);
         }
     }
+    resolver_free(&r);
+}
+
+/* With the DB write-locked, requests for one user from both cores while its
+ * query is queued or running share it: one query, every waiter answered on
+ * its own core; another user gets a flight of its own. */
+static void test_resolver_single_flight(void **state)
+{
+    (void)state;
+    char path[300];
+    sqlite3 *db = test_make_db("flight.db", "f", path, sizeof(path));
+    resolver *r = test_resolver(path, 2, 2, 8);
+    test_sql(db, "BEGIN EXCLUSIVE");
+    enum { PER_CORE = 6 };
+    for (unsigned i = 0; i < PER_CORE; i++) {
+        for (unsigned c = 0; c < 2; c++) {
+            resolver_request q = test_request(c * 1000 + i, "alice@example.test");
+            assert_int_equal(resolver_submit(r, c, &q), 0);
+        }
+    }
+    resolver_request other = test_request(500, "bob@example.test");
+    assert_int_equal(resolver_submit(r, 0, &other), 0);
+    test_sql(db, "COMMIT");
+    sqlite3_close(db);
+    resolver_reply buf0[64], buf1[64];
+    resolver_reply *out[2] = {buf0, buf1};
+    size_t want[2] = {PER_CORE + 1, PER_CORE};
+    size_t got[2] = {0, 0};
+    test_collect(r, 2, want, out, got);
+    assert_int_equal(got[0], PER_CORE + 1);
+    assert_int_equal(got[1], PER_CORE);
+    for (unsigned c = 0; c < 2; c++) {
+        for (size_t k = 0; k < got[c]; k++) {
+            const resolver_reply *p = &out[c][k];
+            if (p->token == 500) {
+                assert_string_equal(p->user, "bob@example.test");
+                assert_int_equal(p->result.status, USERDB_INACTIVE);
+                continue;
+            }
+            assert_int_equal(p->token / 1000, c);
+            assert_string_equal(p->user, "alice@example.test");
+            assert_int_equal(p->result.status, USERDB_FOUND);
+            assert_string_equal(p->result.maildir, "f/alice/");
+        }
+    }
+    resolver_stats st;
+    resolver_stats_get(r, &st);
+    assert_int_equal(st.requests, 2 * PER_CORE + 1);
+    /* One query for alice (or two, if a worker took the first request before
+     * the rest were queued: the lock makes the query wait, not the submit),
+     * one for bob. */
+    assert_true(st.queries >= 2 && st.queries <= 3);
+    assert_int_equal(st.joined + st.queries, st.requests);
     resolver_free(&r);
 }
 
@@ -883,9 +1461,9 @@ static void test_resolver_new_errors(void **state)
     char path[300];
     test_path(path, sizeof(path), "absent.db");
     userdb_config cfg = {.driver = "sqlite", .connect = path, .user_query = TEST_QUERY};
-    assert_null(resolver_new(&cfg, 2, 2, 16, err, sizeof(err)));
+    assert_null(resolver_new(&cfg, NULL, 2, 2, 16, err, sizeof(err)));
     assert_non_null(strstr(err, "cannot open"));
-    assert_null(resolver_new(&cfg, 0, 2, 16, err, sizeof(err)));
+    assert_null(resolver_new(&cfg, NULL, 0, 2, 16, err, sizeof(err)));
     assert_non_null(strstr(err, "at least 1"));
     resolver *none = NULL;
     resolver_free(&none);
@@ -898,7 +1476,14 @@ int main(void)
         cmocka_unit_test(test_split_too_long),
         cmocka_unit_test(test_split_embedded_nul),
         cmocka_unit_test(test_convert_table),
+        cmocka_unit_test(test_convert_pgsql),
+        cmocka_unit_test(test_convert_mysql),
         cmocka_unit_test(test_convert_too_many),
+        cmocka_unit_test(test_columns_map),
+        cmocka_unit_test(test_text_rules),
+        cmocka_unit_test(test_result_fill),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_mysql_conninfo),
         cmocka_unit_test(test_sqlite_found_notfound_inactive),
         cmocka_unit_test(test_sqlite_bind_forms),
         cmocka_unit_test(test_sqlite_injection),
@@ -907,6 +1492,11 @@ int main(void)
         cmocka_unit_test(test_sqlite_missing_table_tempfail),
         cmocka_unit_test(test_sqlite_file_replaced),
         cmocka_unit_test(test_sqlite_create_errors),
+        cmocka_unit_test(test_sqlite_passdb),
+        cmocka_unit_test(test_sqlite_passdb_errors),
+        cmocka_unit_test(test_net_config_errors),
+        cmocka_unit_test(test_pgsql_unreachable),
+        cmocka_unit_test(test_mysql_unreachable),
         cmocka_unit_test(test_cache_hit_miss_ttl),
         cmocka_unit_test(test_cache_tempfail_and_update),
         cmocka_unit_test(test_cache_eviction),
@@ -916,6 +1506,7 @@ int main(void)
         cmocka_unit_test(test_resolver_queue_full_and_stop),
         cmocka_unit_test(test_resolver_reload),
         cmocka_unit_test(test_resolver_new_errors),
+        cmocka_unit_test(test_resolver_single_flight),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }
