@@ -14,6 +14,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <errmsg.h>
 #include <mysql.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -460,10 +461,21 @@ static int userdb_mysql_run(userdb_mysql *s, userdb_mysql_stmt *st, const char *
     SL_ASSERT(user != NULL);
     SL_ASSERT(localpart != NULL);
     SL_ASSERT(domain != NULL);
+    bool was_open = s->db != NULL;
     if (!userdb_mysql_ready(s)) {
         return -1;
     }
     int rc = userdb_mysql_exec(st, user, localpart, domain);
+    unsigned err = rc < 0 ? mysql_stmt_errno(st->stmt) : 0;
+    if (rc < 0 && was_open && (err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST)) {
+        /* The server closed a connection that sat idle (a restart,
+         * wait_timeout): one fresh connection now, rather than a 451 for a
+         * database that is up. A dead server fails that connect at once. */
+        sl_info("userdb mysql: %s: the connection was closed (%s); reconnecting now", st->what,
+                mysql_stmt_error(st->stmt));
+        userdb_mysql_close(s);
+        return userdb_mysql_run(s, st, user, localpart, domain);
+    }
     if (rc < 0) {
         sl_warn("userdb mysql: %s failed, reconnecting: %s", st->what, mysql_stmt_error(st->stmt));
         s->down = true;

@@ -318,6 +318,7 @@ static PGresult *userdb_pgsql_run(userdb_pgsql *s, userdb_pgsql_stmt *st, const 
     SL_ASSERT(user != NULL);
     SL_ASSERT(localpart != NULL);
     SL_ASSERT(domain != NULL);
+    bool was_open = s->conn != NULL;
     if (!userdb_pgsql_ready(s)) {
         return NULL;
     }
@@ -330,6 +331,15 @@ static PGresult *userdb_pgsql_run(userdb_pgsql *s, userdb_pgsql_stmt *st, const 
     int sent =
         PQsendQueryPrepared(s->conn, st->name, (int)st->q.params_n, values, NULL, NULL, 0);
     PGresult *r = userdb_pgsql_finish(s, sent, &rejected, msg, sizeof(msg));
+    if (r == NULL && was_open && !rejected && PQstatus(s->conn) == CONNECTION_BAD) {
+        /* The server closed a connection that sat idle (a restart, an idle
+         * timeout): one fresh connection now, rather than a 451 for a
+         * database that is up. A dead server fails that connect at once. */
+        sl_info("userdb pgsql: %s: the connection was closed (%s); reconnecting now", st->what,
+                msg);
+        userdb_pgsql_close(s);
+        return userdb_pgsql_run(s, st, user, localpart, domain);
+    }
     if (r == NULL) {
         sl_warn("userdb pgsql: %s failed, reconnecting: %s", st->what, msg);
         s->down = true;

@@ -41,6 +41,23 @@ static const key_def keys[] = {
     {"lmtp_allow", K_STR, F(lmtp_allow), "127.0.0.0/8, ::1/128"},
     {"stats_listen", K_STR, F(stats_listen), ""},
     {"stats_allow", K_STR, F(stats_allow), "127.0.0.0/8, ::1/128"},
+    {"auth_listen", K_STR, F(auth_listen), ""},
+    {"auth_unix_mode", K_OCTAL, F(auth_unix_mode), "0660"},
+    {"auth_unix_owner", K_STR, F(auth_unix_owner), ""},
+    {"auth_unix_group", K_STR, F(auth_unix_group), ""},
+    {"auth_allow", K_STR, F(auth_allow), "127.0.0.0/8, ::1/128"},
+    {"auth_mechanisms", K_STR, F(auth_mechanisms), "PLAIN LOGIN"},
+    {"auth_ntlm", K_BOOL, F(auth_ntlm), "no"},
+    {"default_pass_scheme", K_STR, F(default_pass_scheme), "MD5"},
+    {"auth_realm", K_STR, F(auth_realm), ""},
+    {"auth_failure_delay", K_DURATION, F(auth_failure_delay_ms), "2s"},
+    {"auth_penalty_max", K_DURATION, F(auth_penalty_max_ms), "8s"},
+    {"auth_requests_per_conn_max", K_UINT, F(auth_requests_per_conn_max), "16"},
+    {"auth_worker_threads", K_UINT, F(auth_worker_threads), "2"},
+    {"auth_cache_size", K_SIZE_T, F(auth_cache_size), "10000"},
+    {"auth_cache_ttl", K_DURATION, F(auth_cache_ttl_ms), "5m"},
+    {"auth_cache_negative_ttl", K_DURATION, F(auth_cache_negative_ttl_ms), "1m"},
+    {"auth_cache_serve_stale", K_BOOL, F(auth_cache_serve_stale), "yes"},
     {"cores", K_CORES, F(cores), "auto"},
     {"hostname", K_STR, F(hostname), ""},
     {"greeting", K_STR, F(greeting), "sluice ready."},
@@ -266,6 +283,19 @@ static int check(const sl_config *cfg, char *err, size_t err_len)
     }
     if (cfg->recipients_max < 1 || cfg->connections_max < 1 || cfg->resolver_threads < 1) {
         snprintf(err, err_len, "%s: recipients_max, connections_max and resolver_threads must be >= 1",
+                 cfg->path);
+        return -1;
+    }
+    if (cfg->auth_requests_per_conn_max < 1 || cfg->auth_worker_threads < 1) {
+        snprintf(err, err_len, "%s: auth_requests_per_conn_max and auth_worker_threads must be >= 1",
+                 cfg->path);
+        return -1;
+    }
+    /* Postfix gives up on an AUTH after 10 s (AUTH_TIMEOUT) and answers 454:
+     * a delay that long would turn every penalised failure into a timeout. */
+    if (cfg->auth_penalty_max_ms >= 10000 || cfg->auth_failure_delay_ms > cfg->auth_penalty_max_ms) {
+        snprintf(err, err_len,
+                 "%s: auth_failure_delay must not exceed auth_penalty_max, which must be below 10s",
                  cfg->path);
         return -1;
     }

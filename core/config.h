@@ -17,6 +17,25 @@ typedef struct sl_config {
     char *lmtp_allow;       /* comma list of CIDRs; empty = allow all */
     char *stats_listen;     /* Prometheus /metrics: host:port or unix:/path; empty = off */
     char *stats_allow;      /* who may scrape; empty = everyone */
+
+    /* SMTP AUTH (the Dovecot auth client protocol), served on the auth thread. */
+    char *auth_listen;      /* comma list: host:port, [v6]:port, unix:/path; empty = off */
+    unsigned auth_unix_mode;
+    char *auth_unix_owner;  /* owner of UNIX auth sockets; empty = unchanged */
+    char *auth_unix_group;
+    char *auth_allow;       /* CIDRs allowed on TCP auth listeners; empty = everyone */
+    char *auth_mechanisms;  /* space/comma list, announced in this order */
+    bool auth_ntlm;         /* NTLM may be offered (it must also be in auth_mechanisms) */
+    char *default_pass_scheme;
+    char *auth_realm;       /* DIGEST-MD5 realm */
+    uint64_t auth_failure_delay_ms;
+    uint64_t auth_penalty_max_ms; /* penalty + failure delay of one AUTH, at most */
+    unsigned auth_requests_per_conn_max;
+    unsigned auth_worker_threads;
+    size_t auth_cache_size;
+    uint64_t auth_cache_ttl_ms;
+    uint64_t auth_cache_negative_ttl_ms;
+    bool auth_cache_serve_stale;
     unsigned cores;         /* 0 = auto (one per CPU) */
     char *hostname;
     char *greeting;

@@ -19,6 +19,7 @@
 #include "core/net.h"
 #include "core/ring.h"
 #include "core/stats.h"
+#include "proto/auth_session.h"
 #include "proto/lmtp_session.h"
 #include "proto/stats_server.h"
 #include "store/maildir_clean.h"
@@ -54,6 +55,7 @@ typedef struct shared_cfg {
     sl_config cfg;
     sl_allow allow;
     sl_allow stats_allow;
+    sl_allow auth_allow;
     _Atomic int refs;
 } shared_cfg;
 
@@ -97,16 +99,24 @@ typedef struct core {
 
 static core *cores;
 static unsigned cores_n;
+static resolver *userdb_resolver; /* for the stats thread's totals */
 static _Atomic bool fsync_enabled;
 static int64_t start_time_s;
 
-/* The stats thread: its own ring serving /metrics, reading the shards. */
+/* The stats thread, also the auth core: its own ring serving /metrics
+ * (reading the shards) and SMTP AUTH (proto/auth_session.h). */
 typedef struct stats_thread {
     thread_ctl ctl;
     sl_ring ring;
     stats_server *server;
     sl_op op_ctl;
     bool stopping;
+    int auth_fds[LISTEN_MAX];
+    size_t auth_n;
+    resolver *resolver;
+    auth_server *auth;
+    sl_stats_core stats; /* the auth core's shard */
+    int rc;
 } stats_thread;
 
 static stats_thread stats_th;
@@ -118,9 +128,16 @@ static void shared_cfg_put(shared_cfg *sc)
     if (sc != NULL && atomic_fetch_sub(&sc->refs, 1) == 1) {
         sl_allow_deinit(&sc->allow);
         sl_allow_deinit(&sc->stats_allow);
+        sl_allow_deinit(&sc->auth_allow);
         sl_config_deinit(&sc->cfg);
         free(sc);
     }
+}
+
+/* The stats thread runs when it serves metrics or SMTP AUTH. */
+static bool stats_thread_on(void)
+{
+    return stats_th.ctl.listen_n > 0 || stats_th.auth_n > 0;
 }
 
 static shared_cfg *shared_cfg_load(const char *path, char *err, size_t err_len)
@@ -139,6 +156,14 @@ static shared_cfg *shared_cfg_load(const char *path, char *err, size_t err_len)
     }
     if (sl_allow_parse(sc->cfg.stats_allow, &sc->stats_allow, aerr, sizeof(aerr)) != 0) {
         snprintf(err, err_len, "%s: stats_allow: %s", path, aerr);
+        sl_allow_deinit(&sc->allow);
+        sl_config_deinit(&sc->cfg);
+        free(sc);
+        return NULL;
+    }
+    if (sl_allow_parse(sc->cfg.auth_allow, &sc->auth_allow, aerr, sizeof(aerr)) != 0) {
+        snprintf(err, err_len, "%s: auth_allow: %s", path, aerr);
+        sl_allow_deinit(&sc->stats_allow);
         sl_allow_deinit(&sc->allow);
         sl_config_deinit(&sc->cfg);
         free(sc);
@@ -488,9 +513,16 @@ static void stats_render(void *ctx, char **out, size_t *len_out)
     for (unsigned i = 0; i < cores_n; i++) {
         shards[i] = &cores[i].stats;
     }
+    resolver_stats rs = {0};
+    if (userdb_resolver != NULL) {
+        resolver_stats_get(userdb_resolver, &rs);
+    }
     sl_stats_info info = {.version = "0.1.0",
                           .fsync = atomic_load(&fsync_enabled),
-                          .start_time_s = start_time_s};
+                          .start_time_s = start_time_s,
+                          .sql_queries = rs.queries,
+                          .sql_shared = rs.joined,
+                          .auth = stats_th.auth_n > 0 ? &stats_th.stats : NULL};
     sl_stats_render(shards, cores_n, &info, out, len_out);
 }
 
@@ -504,45 +536,77 @@ static void on_stats_ctl(sl_op *op, int res, uint32_t flags)
     int f = ctl_take(&st->ctl, &old);
     if (old != NULL) {
         stats_server_set_allow(st->server, &st->ctl.cfg->stats_allow);
+        if (st->auth != NULL) {
+            auth_server_reload(st->auth, &st->ctl.cfg->cfg, &st->ctl.cfg->auth_allow);
+        }
         shared_cfg_put(old);
     }
     if ((f & CTL_SHUTDOWN) && !st->stopping) {
         st->stopping = true;
         stats_server_shutdown(st->server);
+        if (st->auth != NULL) {
+            auth_server_shutdown(st->auth);
+        }
     }
 }
 
 static void *stats_main(void *arg)
 {
     stats_thread *st = arg;
-    sl_log_thread_name("stats");
-    int rc = sl_ring_init(&st->ring, 256);
+    sl_log_thread_name(st->auth_n > 0 ? "auth" : "stats");
+    /* The auth core gets a CPU of its own when the delivery cores leave one
+     * free, so a flood of logins never competes with delivery. */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu > 0 && cores_n < (unsigned)ncpu) {
+        core_pin(cores_n);
+    }
+    int rc = sl_ring_init(&st->ring, 1024);
     if (rc != 0) {
         sl_error("stats: io_uring setup: %s", strerror(-rc));
+        st->rc = 1;
+        kill(getpid(), SIGTERM);
         return NULL;
     }
     st->server = stats_server_new(&st->ring, &st->ctl.cfg->stats_allow, stats_render, NULL);
     for (size_t i = 0; i < st->ctl.listen_n; i++) {
         stats_server_listen(st->server, st->ctl.listen_fds[i]);
     }
+    if (st->auth_n > 0) {
+        char err[256];
+        auth_server_deps deps = {.ring = &st->ring, .resolver = st->resolver,
+                                 .resolver_core_id = cores_n, .cfg = &st->ctl.cfg->cfg,
+                                 .allow = &st->ctl.cfg->auth_allow, .stats = &st->stats};
+        st->auth = auth_server_new(&deps, err, sizeof(err));
+        if (st->auth == NULL) {
+            sl_error("%s", err);
+            st->rc = 1;
+            kill(getpid(), SIGTERM);
+        }
+        for (size_t i = 0; st->auth != NULL && i < st->auth_n; i++) {
+            auth_server_listen(st->auth, st->auth_fds[i]);
+        }
+    }
     st->op_ctl.fn = on_stats_ctl;
     io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl.fd, POLLIN);
-    while (!(st->stopping && stats_server_idle(st->server))) {
+    while (!(st->stopping && stats_server_idle(st->server) &&
+             (st->auth == NULL || auth_server_idle(st->auth)))) {
         if (sl_ring_run_once(&st->ring, 1000) < 0) {
             break;
         }
+        if (st->auth != NULL) {
+            auth_server_after_dispatch(st->auth);
+        }
     }
+    auth_server_free(&st->auth);
     stats_server_free(&st->server);
     sl_ring_deinit(&st->ring);
     return NULL;
 }
 
-/* Open the stats listeners (before privileges are dropped). 0 when none. */
+/* Open the stats and SMTP AUTH listeners (before privileges are dropped): both
+ * are served by the stats thread. 0 when none. */
 static int open_stats_listeners(const sl_config *cfg)
 {
-    if (cfg->stats_listen[0] == '\0') {
-        return 0;
-    }
     sl_listen_spec specs[LISTEN_MAX];
     char err[256];
     int n = sl_net_parse_listen(cfg->stats_listen, specs, LISTEN_MAX, err, sizeof(err));
@@ -561,6 +625,13 @@ static int open_stats_listeners(const sl_config *cfg)
         sl_info("stats on %s%s%s/metrics", specs[i].is_unix ? "unix:" : specs[i].addr,
                 specs[i].is_unix ? specs[i].addr : ":", specs[i].port);
     }
+    char aerr[512];
+    int n_auth = auth_server_open_listeners(cfg, stats_th.auth_fds, LISTEN_MAX, aerr, sizeof(aerr));
+    if (n_auth < 0) {
+        fprintf(stderr, "sluice: %s: %s\n", cfg->path, aerr);
+        return -1;
+    }
+    stats_th.auth_n = (size_t)n_auth;
     return 0;
 }
 
@@ -629,7 +700,7 @@ static void notify_cores(int flag)
     for (unsigned i = 0; i < cores_n; i++) {
         notify(cores[i].ctl.fd, &cores[i].ctl.flags, flag);
     }
-    if (stats_th.ctl.listen_n > 0 && (flag & (CTL_RELOAD | CTL_SHUTDOWN))) {
+    if (stats_thread_on() && (flag & (CTL_RELOAD | CTL_SHUTDOWN))) {
         notify(stats_th.ctl.fd, &stats_th.ctl.flags, flag & (CTL_RELOAD | CTL_SHUTDOWN));
     }
 }
@@ -651,11 +722,11 @@ static void reload(const char *path, resolver *res)
     sl_log_init(sc->cfg.log, level_of(sc->cfg.log_level));
     atomic_store(&janitor_max_age_s, sc->cfg.tmp_max_age_s);
     atomic_store(&fsync_enabled, sc->cfg.fsync);
-    atomic_store(&sc->refs, (int)cores_n + (stats_th.ctl.listen_n > 0 ? 1 : 0));
+    atomic_store(&sc->refs, (int)cores_n + (stats_thread_on() ? 1 : 0));
     for (unsigned i = 0; i < cores_n; i++) {
         shared_cfg_put(atomic_exchange(&cores[i].ctl.next_cfg, sc));
     }
-    if (stats_th.ctl.listen_n > 0) {
+    if (stats_thread_on()) {
         shared_cfg_put(atomic_exchange(&stats_th.ctl.next_cfg, sc));
     }
     notify_cores(CTL_RELOAD);
@@ -724,13 +795,14 @@ static int run(shared_cfg *sc, const char *path)
         fprintf(stderr, "sluice: userdb: %s\n", err);
         return 1;
     }
+    userdb_resolver = res;
     if (!cfg->fsync) {
         sl_warn("fsync = no: acknowledged mail is NOT guaranteed to survive a crash");
     }
     mkdir(cfg->mail_root, 0700);
     atomic_store(&fsync_enabled, cfg->fsync);
     start_time_s = (int64_t)time(NULL);
-    atomic_store(&sc->refs, (int)cores_n + 1 + (stats_th.ctl.listen_n > 0 ? 1 : 0));
+    atomic_store(&sc->refs, (int)cores_n + 1 + (stats_thread_on() ? 1 : 0));
     for (unsigned i = 0; i < cores_n; i++) {
         core *co = &cores[i];
         co->id = i;
@@ -740,7 +812,8 @@ static int run(shared_cfg *sc, const char *path)
         SL_ASSERT(co->ctl.fd >= 0);
         pthread_create(&co->ctl.thread, NULL, core_main, co);
     }
-    if (stats_th.ctl.listen_n > 0) {
+    if (stats_thread_on()) {
+        stats_th.resolver = res;
         stats_th.ctl.cfg = sc;
         stats_th.ctl.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         SL_ASSERT(stats_th.ctl.fd >= 0);
@@ -759,13 +832,15 @@ static int run(shared_cfg *sc, const char *path)
         shared_cfg_put(cores[i].ctl.cfg);
         shared_cfg_put(atomic_exchange(&cores[i].ctl.next_cfg, NULL));
     }
-    if (stats_th.ctl.listen_n > 0) {
+    if (stats_thread_on()) {
         pthread_join(stats_th.ctl.thread, NULL);
+        rc |= stats_th.rc;
         shared_cfg_put(stats_th.ctl.cfg);
         shared_cfg_put(atomic_exchange(&stats_th.ctl.next_cfg, NULL));
     }
     atomic_store(&janitor_stop, true);
     pthread_join(janitor, NULL);
+    userdb_resolver = NULL;
     resolver_free(&res);
     sl_info("sluice stopped");
     return rc;

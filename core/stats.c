@@ -202,6 +202,33 @@ static void render_cores(buf *b, const sl_stats_core *const *shards, size_t n)
     }
 }
 
+static void render_auth(buf *b, const sl_stats_core *a)
+{
+    static const char *const mech[SL_AUTH_MECHS] = {
+        "PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "NTLM",
+        "unknown"};
+    static const char *const result[SL_AUTH_RESULTS] = {"ok", "fail", "tempfail", "cancel"};
+    head(b, "sluice_auth_requests_total", "counter",
+         "SMTP AUTH requests by mechanism and result (tempfail: connection closed).");
+    for (size_t m = 0; m < SL_AUTH_MECHS; m++) {
+        for (size_t r = 0; r < SL_AUTH_RESULTS; r++) {
+            put(b, "sluice_auth_requests_total{mechanism=\"%s\",result=\"%s\"} %llu\n", mech[m],
+                result[r], (unsigned long long)rd(&a->auth_requests[m][r]));
+        }
+    }
+    counter(b, "sluice_auth_penalties_total",
+            "AUTH requests held back by the per-client-IP failure penalty.", rd(&a->auth_penalties));
+    head(b, "sluice_auth_connections_open", "gauge", "Auth client connections open now.");
+    put(b, "sluice_auth_connections_open %llu\n", (unsigned long long)rd(&a->auth_conns_open));
+    counter(b, "sluice_auth_connections_total", "Auth client connections accepted.",
+            rd(&a->auth_conns_total));
+    counter(b, "sluice_auth_connections_refused_total",
+            "Auth client connections closed at accept (allowlist or limit).",
+            rd(&a->auth_conns_refused));
+    counter(b, "sluice_auth_cache_hits_total", "Password lookups answered by the auth cache.",
+            rd(&a->auth_cache_hits));
+}
+
 void sl_stats_render(const sl_stats_core *const *shards, size_t n, const sl_stats_info *info,
                      char **out, size_t *len_out)
 {
@@ -217,8 +244,16 @@ void sl_stats_render(const sl_stats_core *const *shards, size_t n, const sl_stat
     put(&b, "sluice_delivery_cores %zu\n", n);
     render_conns(&b, shards, n);
     render_mail(&b, shards, n);
+    counter(&b, "sluice_userdb_sql_queries_total", "Queries the resolver threads ran (userdb and passdb).",
+            info->sql_queries);
+    counter(&b, "sluice_userdb_sql_shared_total",
+            "Lookups that joined a query already under way for the same user (single flight).",
+            info->sql_shared);
     render_store(&b, shards, n);
     render_cores(&b, shards, n);
+    if (info->auth != NULL) {
+        render_auth(&b, info->auth);
+    }
     *out = b.p;
     *len_out = b.len;
 }

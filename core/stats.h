@@ -54,6 +54,28 @@ typedef enum sl_redis_result {
     SL_REDIS_RESULTS,
 } sl_redis_result;
 
+/* SMTP AUTH requests, by mechanism (the order of proto/sasl_mech.h's
+ * sasl_mech_id, checked there) and result. */
+typedef enum sl_auth_mech {
+    SL_AUTH_MECH_PLAIN = 0,
+    SL_AUTH_MECH_LOGIN,
+    SL_AUTH_MECH_CRAM_MD5,
+    SL_AUTH_MECH_DIGEST_MD5,
+    SL_AUTH_MECH_SCRAM_SHA1,
+    SL_AUTH_MECH_SCRAM_SHA256,
+    SL_AUTH_MECH_NTLM,
+    SL_AUTH_MECH_UNKNOWN, /* a mechanism not offered */
+    SL_AUTH_MECHS,
+} sl_auth_mech;
+
+typedef enum sl_auth_result {
+    SL_AUTH_OK = 0,
+    SL_AUTH_FAIL,     /* FAIL sent: wrong password, unknown user, bad input */
+    SL_AUTH_TEMPFAIL, /* backend down: the connection was closed */
+    SL_AUTH_CANCEL,   /* CANCEL, or the client left mid-request */
+    SL_AUTH_RESULTS,
+} sl_auth_result;
+
 typedef struct sl_stats_core {
     _Atomic uint64_t conns_open;
     _Atomic uint64_t conns_total;
@@ -75,6 +97,13 @@ typedef struct sl_stats_core {
     sl_hist delivery_us;     /* end of DATA to the replies */
     sl_hist redis_us;        /* Redis lookup, send to reply */
     sl_hist sql_us;          /* SQL lookup, as the resolver ran it */
+    /* The auth thread's shard only. */
+    _Atomic uint64_t auth_requests[SL_AUTH_MECHS][SL_AUTH_RESULTS];
+    _Atomic uint64_t auth_penalties; /* AUTHs held back by a per-IP penalty */
+    _Atomic uint64_t auth_conns_open;
+    _Atomic uint64_t auth_conns_total;
+    _Atomic uint64_t auth_conns_refused; /* allowlist or connection cap */
+    _Atomic uint64_t auth_cache_hits;    /* passdb answers from the auth cache (stale included) */
 } sl_stats_core;
 
 /* Single-writer increment: the owning core only. */
@@ -98,6 +127,9 @@ typedef struct sl_stats_info {
     const char *version;
     bool fsync;
     int64_t start_time_s;
+    uint64_t sql_queries; /* userdb/passdb queries the resolver ran */
+    uint64_t sql_shared;  /* lookups answered by a query already under way */
+    const sl_stats_core *auth; /* the auth thread's shard; NULL: SMTP AUTH is off */
 } sl_stats_info;
 
 /* Render the Prometheus text exposition (format 0.0.4) of n shards into a

@@ -232,7 +232,7 @@ checks_nd sqlite
 run_sluice pgsql pgsql "$PG_CONNECT" "$Q_USER"
 checks_u pgsql
 outage pgsql pg_stop pg_run
-t_match "pgsql: the outage is in the log" "$(cat "$SLUICE_LOG")" "userdb pgsql: .*failed, reconnecting"
+t_match "pgsql: the outage is in the log" "$(cat "$SLUICE_LOG")" "userdb pgsql: .*(failed, reconnecting|TEMPFAIL until it is back)"
 t_match "pgsql: the recovery is in the log" "$(cat "$SLUICE_LOG")" "userdb pgsql: connected again"
 run_sluice pgsql pgsql "$PG_CONNECT" \
     "SELECT m.maildir, m.quota AS quota_bytes, m.active FROM mailbox m JOIN domain d ON d.domain = m.domain WHERE m.local_part = '%{username}' AND d.domain = '%d' AND d.active AND sluice_test_delay(m.local_part)"
@@ -245,7 +245,7 @@ check "pgsql query timeout" \
 run_sluice mysql mysql "$MARIADB_CONNECT" "$Q_USER"
 checks_u mysql
 outage mysql mariadb_stop mariadb_run
-t_match "mysql: the outage is in the log" "$(cat "$SLUICE_LOG")" "userdb mysql: .*failed, reconnecting"
+t_match "mysql: the outage is in the log" "$(cat "$SLUICE_LOG")" "userdb mysql: .*(failed, reconnecting|TEMPFAIL until it is back)"
 t_match "mysql: the recovery is in the log" "$(cat "$SLUICE_LOG")" "userdb mysql: connected again"
 run_sluice mysql mariadb "$MARIADB_CONNECT" \
     "SELECT m.maildir, m.quota AS quota_bytes, m.active FROM mailbox m JOIN domain d ON d.domain = m.domain WHERE m.local_part = \"%n\" AND d.domain = '%{domain}' AND d.active = '1' AND (m.local_part <> 'slow' OR SLEEP(3) = 0)"

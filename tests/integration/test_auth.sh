@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The SMTP AUTH endpoint (Dovecot auth client protocol, what Postfix's
+# smtpd_sasl_type = dovecot speaks) against the real sluice binary, through
+# auth_check.py: exact handshake and MECH flags; PLAIN (right, wrong and
+# unknown user give the same FAIL), LOGIN, CRAM-MD5 and SCRAM-SHA-256 with
+# {PLAIN} passwords, a {SHA512-CRYPT} user made by sluice-pw; CANCEL;
+# protocol violations that disconnect; the per-connection cap; the failure
+# delay (without blocking others); the per-IP penalty; a UNIX listener;
+# stats; and a passdb outage (connection closed, then recovery). The log
+# must never hold a password.
+source "$(dirname "$0")/lib.sh"
+t_init
+t_need python3
+SLUICE_PW=${SLUICE_PW:-$SLUICE_SRC/build/tools/sluice-pw}
+t_need "$SLUICE_PW"
+
+read -r LMTP_PORT AUTH_PORT STATS_PORT < <(free_ports 3 | tr '\n' ' ')
+userdb_demo 5
+crypt=$(printf '%s\n' 's3cret-crypt' | "$SLUICE_PW" -s SHA512-CRYPT)
+t_match "sluice-pw makes a {SHA512-CRYPT} value" "$crypt" '^\{SHA512-CRYPT\}\$6\$'
+userdb_add crypt@example.test --password "$crypt"
+
+CONF=$T_WORK/sluice.conf
+sluice_conf "$CONF" cores=1 \
+    "auth_listen=127.0.0.1:$AUTH_PORT, unix:$T_WORK/auth.sock" \
+    "stats_listen=127.0.0.1:$STATS_PORT" \
+    "password_query=SELECT password, active FROM mailbox WHERE username = '%u'" \
+    "auth_mechanisms=PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256" \
+    default_pass_scheme=PLAIN auth_requests_per_conn_max=3 auth_cache_ttl=3s
+sluice_start "$CONF"
+wait_tcp 127.0.0.1 "$AUTH_PORT" 10 "$SLUICE_PID" || t_fail "auth port listens" "closed" "open"
+t_eq "UNIX auth socket mode 0660" "$(stat -c %a "$T_WORK/auth.sock" 2>/dev/null)" 660
+
+T_PY_TIMEOUT=180 t_py "auth protocol" "$(dirname "$0")/auth_check.py" main 127.0.0.1 "$AUTH_PORT" \
+    "$T_WORK/auth.sock" "$SLUICE_PID" "$STATS_PORT"
+
+if command -v promtool >/dev/null 2>&1; then
+    python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$STATS_PORT/metrics').read().decode())" >"$T_WORK/metrics.txt"
+    t_cmd "promtool accepts the scrape with auth metrics" promtool check metrics <"$T_WORK/metrics.txt"
+fi
+
+T_PY_TIMEOUT=60 t_py "passdb down" "$(dirname "$0")/auth_check.py" down 127.0.0.1 "$AUTH_PORT" "$USERDB"
+sluice_stop
+t_eq "sluice exits 0" "$SLUICE_RC" 0
+
+log=$(cat "$SLUICE_LOG")
+t_match "one log line per AUTH with mechanism, user, rip and result" "$log" \
+    'auth\([0-9]+/[0-9]+\): PLAIN ok user=<user0001@example.test> service=smtp lip=127.0.0.1 rip=192.0.2.1'
+t_match "a failure is logged with its reason (log only)" "$log" \
+    'PLAIN failed user=<nobody@example.test> service=smtp lip=127.0.0.1 rip=192.0.2.3: unknown user'
+t_match "a passdb outage is logged" "$log" 'tempfail user=<user0003@example.test>.*passdb unavailable'
+t_eq "no password in the log" "$(grep -c -e 's3cret-crypt' -e 'not-the-password' "$SLUICE_LOG")" 0
+resp=$(printf '\0user0001@example.test\0demo' | base64 -w0)
+t_eq "no response data in the log" "$(grep -cF "$resp" "$SLUICE_LOG")" 0
+
+# An unknown mechanism name in the config is refused at start.
+sluice_conf "$CONF" "auth_listen=127.0.0.1:$AUTH_PORT" "auth_mechanisms=PLAIN BOGUS"
+timeout 10 "$SLUICE_BIN" -c "$CONF" >"$T_WORK/bad.out" 2>&1
+rc=$?
+t_eq "auth_mechanisms with an unknown name: sluice exits 1" "$rc" 1
+t_match "... and says why" "$(cat "$T_WORK/bad.out")" "unknown mechanism 'BOGUS'"
+t_done

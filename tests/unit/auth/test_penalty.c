@@ -1,0 +1,224 @@
+/* tests/unit/auth/test_penalty.c: auth/penalty.c, the per-IP brute-force
+ * penalty: keys (IPv4, IPv4-mapped, IPv6 /48 masking, garbage), the delay
+ * schedule (doubling, cap, time since the last failure counts), reset on
+ * success, expiry, independence of IPs, and the bound on tracked IPs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/penalty.h"
+
+static const penalty_config cfg_default = {
+    .entries_max = 64, .init_ms = 2000, .max_ms = 6000, .expire_ms = 3600000};
+
+static void key_of(const char *ip, uint8_t key[PENALTY_KEY_BYTES])
+{
+    if (!penalty_key_from_text(ip, key)) {
+        fail_msg("penalty_key_from_text(%s): got false, want true", ip);
+    }
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *a;
+        const char *b;
+        bool same;
+    } cases[] = {
+        {"192.0.2.1", "192.0.2.1", true},
+        {"192.0.2.1", "192.0.2.2", false},
+        {"192.0.2.1", "::ffff:192.0.2.1", true},
+        {"2001:db8:1::1", "2001:db8:1:ffff::2", true},  /* same /48 */
+        {"2001:db8:1::1", "2001:db8:2::1", false},      /* other /48 */
+        {"2001:db8:1::1", "2001:0db8:0001:abcd:0:0:0:9", true},
+        {"::1", "::2", true},                            /* both in ::/48 */
+        {"192.0.2.1", "2001:db8:1::1", false},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        uint8_t ka[PENALTY_KEY_BYTES];
+        uint8_t kb[PENALTY_KEY_BYTES];
+        key_of(cases[i].a, ka);
+        key_of(cases[i].b, kb);
+        bool got = memcmp(ka, kb, sizeof(ka)) == 0;
+        if (got != cases[i].same) {
+            fail_msg("keys of %s and %s: got same=%d, want %d", cases[i].a, cases[i].b, got,
+                     cases[i].same);
+        }
+    }
+    static const char *const bad[] = {"", "example.test", "192.0.2", "192.0.2.1/24", "::g",
+                                      "1.2.3.4 "};
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
+        uint8_t k[PENALTY_KEY_BYTES];
+        memset(k, 0xaa, sizeof(k));
+        if (penalty_key_from_text(bad[i], k)) {
+            fail_msg("penalty_key_from_text('%s'): got true, want false", bad[i]);
+        }
+        static const uint8_t zero[PENALTY_KEY_BYTES];
+        assert_memory_equal(k, zero, sizeof(zero));
+    }
+}
+
+/* Failures at t = 0 and right after each wait: the waits double and stop at the cap. */
+static void test_schedule(void **state)
+{
+    (void)state;
+    penalty *p = penalty_new(&cfg_default);
+    uint8_t k[PENALTY_KEY_BYTES];
+    key_of("198.51.100.7", k);
+    static const uint64_t want_wait[] = {2000, 4000, 6000, 6000, 6000};
+    uint64_t now = 1000;
+    if (penalty_delay_ms(p, k, now) != 0) {
+        fail_msg("unknown IP: got delay %llu, want 0",
+                 (unsigned long long)penalty_delay_ms(p, k, now));
+    }
+    for (size_t i = 0; i < SL_ARRAY_LEN(want_wait); i++) {
+        penalty_failure(p, k, now);
+        uint64_t got = penalty_delay_ms(p, k, now);
+        if (got != want_wait[i]) {
+            fail_msg("after %zu failures: got delay %llu, want %llu", i + 1,
+                     (unsigned long long)got, (unsigned long long)want_wait[i]);
+        }
+        assert_int_equal(penalty_level(p, k, now), i + 1);
+        /* Time since the failure counts toward the wait. */
+        got = penalty_delay_ms(p, k, now + 1500);
+        if (got != want_wait[i] - 1500) {
+            fail_msg("after %zu failures, 1.5 s later: got delay %llu, want %llu", i + 1,
+                     (unsigned long long)got, (unsigned long long)(want_wait[i] - 1500));
+        }
+        assert_int_equal(penalty_delay_ms(p, k, now + want_wait[i]), 0);
+        now += want_wait[i];
+    }
+    penalty_free(&p);
+    assert_null(p);
+}
+
+static void test_level_saturates(void **state)
+{
+    (void)state;
+    penalty_config cfg = cfg_default;
+    cfg.max_ms = UINT64_MAX / 2;
+    penalty *p = penalty_new(&cfg);
+    uint8_t k[PENALTY_KEY_BYTES];
+    key_of("203.0.113.9", k);
+    for (int i = 0; i < 100; i++) {
+        penalty_failure(p, k, 5);
+    }
+    assert_int_equal(penalty_level(p, k, 5), PENALTY_LEVEL_MAX);
+    uint64_t want = 2000ull << (PENALTY_LEVEL_MAX - 1);
+    uint64_t got = penalty_delay_ms(p, k, 5);
+    if (got != want) {
+        fail_msg("level %d: got delay %llu, want %llu", PENALTY_LEVEL_MAX,
+                 (unsigned long long)got, (unsigned long long)want);
+    }
+    penalty_free(&p);
+}
+
+static void test_success_resets_and_ips_independent(void **state)
+{
+    (void)state;
+    penalty *p = penalty_new(&cfg_default);
+    uint8_t a[PENALTY_KEY_BYTES];
+    uint8_t b[PENALTY_KEY_BYTES];
+    uint8_t a6[PENALTY_KEY_BYTES];
+    uint8_t a6_same48[PENALTY_KEY_BYTES];
+    key_of("192.0.2.10", a);
+    key_of("192.0.2.11", b);
+    key_of("2001:db8:aa::1", a6);
+    key_of("2001:db8:aa:1::99", a6_same48);
+    penalty_failure(p, a, 100);
+    penalty_failure(p, a, 100);
+    penalty_failure(p, a6, 100);
+    assert_int_equal(penalty_delay_ms(p, a, 100), 4000);
+    assert_int_equal(penalty_delay_ms(p, b, 100), 0);
+    assert_int_equal(penalty_delay_ms(p, a6_same48, 100), 2000);
+    assert_int_equal(penalty_count(p), 2);
+    penalty_success(p, a);
+    assert_int_equal(penalty_delay_ms(p, a, 100), 0);
+    assert_int_equal(penalty_level(p, a, 100), 0);
+    assert_int_equal(penalty_count(p), 1);
+    /* After a reset the schedule starts over. */
+    penalty_failure(p, a, 200);
+    assert_int_equal(penalty_delay_ms(p, a, 200), 2000);
+    penalty_success(p, b); /* unknown: no effect */
+    assert_int_equal(penalty_count(p), 2);
+    penalty_free(&p);
+}
+
+static void test_expiry(void **state)
+{
+    (void)state;
+    penalty_config cfg = cfg_default;
+    cfg.expire_ms = 60000;
+    penalty *p = penalty_new(&cfg);
+    uint8_t k[PENALTY_KEY_BYTES];
+    key_of("192.0.2.77", k);
+    penalty_failure(p, k, 0);
+    penalty_failure(p, k, 10000);
+    assert_int_equal(penalty_level(p, k, 69999), 2);
+    assert_int_equal(penalty_level(p, k, 70000), 0);
+    assert_int_equal(penalty_count(p), 0);
+    /* A failure after expiry starts at level 1. */
+    penalty_failure(p, k, 80000);
+    assert_int_equal(penalty_level(p, k, 80000), 1);
+    penalty_free(&p);
+}
+
+/* Full table: the IP whose last failure is oldest goes; a fresh failure
+ * moves an IP to the young end. */
+static void test_bounded_lru(void **state)
+{
+    (void)state;
+    penalty_config cfg = cfg_default;
+    cfg.entries_max = 4;
+    penalty *p = penalty_new(&cfg);
+    uint8_t k[6][PENALTY_KEY_BYTES];
+    for (int i = 0; i < 6; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "10.0.0.%d", i + 1);
+        key_of(ip, k[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        penalty_failure(p, k[i], (uint64_t)i);
+    }
+    penalty_failure(p, k[0], 10); /* k[0] is now the youngest; k[1] the oldest */
+    penalty_failure(p, k[4], 11); /* evicts k[1] */
+    assert_int_equal(penalty_count(p), 4);
+    assert_int_equal(penalty_level(p, k[0], 12), 2);
+    assert_int_equal(penalty_level(p, k[1], 12), 0);
+    assert_int_equal(penalty_level(p, k[2], 12), 1);
+    penalty_failure(p, k[5], 13); /* evicts k[2] */
+    assert_int_equal(penalty_level(p, k[2], 14), 0);
+    assert_int_equal(penalty_level(p, k[3], 14), 1);
+    assert_int_equal(penalty_level(p, k[5], 14), 1);
+    assert_int_equal(penalty_count(p), 4);
+    /* Many distinct IPs never grow the table past its bound. */
+    for (int i = 0; i < 1000; i++) {
+        uint8_t kk[PENALTY_KEY_BYTES];
+        char ip[32];
+        snprintf(ip, sizeof(ip), "172.16.%d.%d", i / 256, i % 256);
+        key_of(ip, kk);
+        penalty_failure(p, kk, 100 + (uint64_t)i);
+        assert_true(penalty_count(p) <= 4);
+    }
+    penalty_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_level_saturates),
+        cmocka_unit_test(test_success_resets_and_ips_independent),
+        cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_bounded_lru),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
