@@ -5,11 +5,15 @@
  * libargon2. What is here is Dovecot's storage format around them: the
  * "{SCHEME.ENC}" prefix, hex/base64 with Dovecot's guessing rule, salted
  * digests (digest ‖ salt), SCRAM's "iter,salt,StoredKey,ServerKey", and the
- * CRAM-MD5 context. Base64 uses OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock
- * behind a strict validator (Dovecot rejects unpadded or stray characters). */
+ * CRAM-MD5 context. Encoding and hex use core/base; base64 decoding stays on
+ * OpenSSL's EVP_DecodeBlock behind a strict validator (Dovecot rejects
+ * unpadded or stray characters) because, unlike core/base/base64.h, it takes
+ * stored hashes whose padding leaves non-zero bits, which must keep verifying. */
 #include "auth/pwscheme.h"
 
 #include "core/alloc.h"
+#include "core/base/base64.h"
+#include "core/base/hex.h"
 
 #include <argon2.h>
 #include <crypt.h>
@@ -256,45 +260,20 @@ static bool pw_ntlm_hash(const uint8_t *pw, size_t pw_len, uint8_t out[PW_NTLM_B
 
 /* ---- encodings ---- */
 
-static int pw_hex_val(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static bool pw_hex_decode(const char *s, size_t len, uint8_t *out, size_t out_max, size_t *len_out)
 {
-    if (len % 2 != 0 || len / 2 > out_max) {
+    ptrdiff_t n = sl_hex_decode(s, len, out, out_max);
+    if (n < 0) {
         return false;
     }
-    for (size_t i = 0; i < len; i += 2) {
-        int hi = pw_hex_val(s[i]);
-        int lo = pw_hex_val(s[i + 1]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        out[i / 2] = (uint8_t)(hi << 4 | lo);
-    }
-    *len_out = len / 2;
+    *len_out = (size_t)n;
     return true;
 }
 
 /* Writes 2n lower-case hex digits and a NUL. */
 static void pw_hex_encode(const uint8_t *p, size_t n, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 0xf];
-    }
+    sl_hex_encode(p, n, out);
     out[2 * n] = '\0';
 }
 
@@ -342,13 +321,14 @@ static bool pw_b64_decode(const char *s, size_t len, uint8_t *out, size_t out_ma
 /* Writes the base64 of p and a NUL: 4 * ceil(n / 3) + 1 bytes. */
 static void pw_b64_encode(const uint8_t *p, size_t n, char *out)
 {
-    SL_ASSERT(n < INT_MAX / 2);
-    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    ptrdiff_t len = sl_base64_encode(p, n, (uint8_t *)out, SL_BASE64_ENCODED_LEN(n));
+    SL_ASSERT(len >= 0);
+    out[len] = '\0';
 }
 
 static size_t pw_b64_len(size_t n)
 {
-    return (n + 2) / 3 * 4;
+    return SL_BASE64_ENCODED_LEN(n);
 }
 
 /* ---- scheme lookup and parsing ---- */

@@ -81,6 +81,27 @@ size_t redis_entry_key(const char *prefix, redis_entry_kind kind, const char *us
     return n;
 }
 
+/* "1|I" or "1|N": the same for every kind of entry. */
+static int redis_entry_encode_negative(userdb_status status, char *out, size_t out_len)
+{
+    SL_ASSERT(status == USERDB_INACTIVE || status == USERDB_NOTFOUND);
+    return snprintf(out, out_len, REDIS_ENTRY_VERSION "|%c",
+                    status == USERDB_INACTIVE ? 'I' : 'N');
+}
+
+/* The length of an entry snprintf returned n for; 0 (and out emptied) when it
+ * did not fit, so a truncated value is never stored. */
+static size_t redis_entry_encoded_len(int n, char *out, size_t out_len)
+{
+    if (n < 0 || (size_t)n >= out_len) {
+        if (out_len > 0) {
+            out[0] = '\0';
+        }
+        return 0;
+    }
+    return (size_t)n;
+}
+
 size_t redis_entry_encode_user(const userdb_result *r, char *out, size_t out_len)
 {
     SL_ASSERT(r != NULL);
@@ -95,22 +116,14 @@ size_t redis_entry_encode_user(const userdb_result *r, char *out, size_t out_len
                      (unsigned long long)r->quota_bytes, r->maildir);
         break;
     case USERDB_INACTIVE:
-        n = snprintf(out, out_len, REDIS_ENTRY_VERSION "|I");
-        break;
     case USERDB_NOTFOUND:
-        n = snprintf(out, out_len, REDIS_ENTRY_VERSION "|N");
+        n = redis_entry_encode_negative(r->status, out, out_len);
         break;
     case USERDB_TEMPFAIL:
         /* Backend trouble is a fact about this moment, not about the user. */
         return 0;
     }
-    if (n < 0 || (size_t)n >= out_len) {
-        if (out_len > 0) {
-            out[0] = '\0';
-        }
-        return 0;
-    }
-    return (size_t)n;
+    return redis_entry_encoded_len(n, out, out_len);
 }
 
 /* A canonical decimal uint64: digits only, no sign, no leading zero (except
@@ -216,20 +229,34 @@ static redis_entry_rc redis_entry_parse(const uint8_t *v, size_t len,
     return REDIS_ENTRY_OK;
 }
 
+/* Parses v as shape into f and copies the text into text_out (NUL-terminated,
+ * shape->text_bytes_max bytes). Whatever the error, f says TEMPFAIL, quota 0
+ * and the text is empty. */
+static redis_entry_rc redis_entry_decode(const uint8_t *v, size_t len,
+                                         const redis_entry_shape *shape, redis_entry_fields *f,
+                                         char *text_out)
+{
+    SL_ASSERT(v != NULL || len == 0);
+    *f = (redis_entry_fields){USERDB_TEMPFAIL, 0, NULL, 0};
+    redis_entry_rc rc = redis_entry_parse(v, len, shape, f);
+    if (rc != REDIS_ENTRY_OK) {
+        *f = (redis_entry_fields){USERDB_TEMPFAIL, 0, NULL, 0};
+    }
+    if (f->text_len > 0) {
+        memcpy(text_out, f->text, f->text_len);
+    }
+    text_out[f->text_len] = '\0';
+    return rc;
+}
+
 redis_entry_rc redis_entry_decode_user(const uint8_t *v, size_t len, userdb_result *out)
 {
     SL_ASSERT(out != NULL);
-    SL_ASSERT(v != NULL || len == 0);
     static const redis_entry_shape shape = {'F', true, USERDB_MAILDIR_BYTES_MAX};
-    redis_entry_fields f = {USERDB_TEMPFAIL, 0, NULL, 0};
-    redis_entry_rc rc = redis_entry_parse(v, len, &shape, &f);
-    out->status = rc == REDIS_ENTRY_OK ? f.status : USERDB_TEMPFAIL;
-    out->quota_bytes = rc == REDIS_ENTRY_OK ? f.quota : 0;
-    size_t n = rc == REDIS_ENTRY_OK ? f.text_len : 0;
-    if (n > 0) {
-        memcpy(out->maildir, f.text, n);
-    }
-    out->maildir[n] = '\0';
+    redis_entry_fields f;
+    redis_entry_rc rc = redis_entry_decode(v, len, &shape, &f, out->maildir);
+    out->status = f.status;
+    out->quota_bytes = f.quota;
     return rc;
 }
 
@@ -246,36 +273,22 @@ size_t redis_entry_encode_pass(const passdb_result *r, char *out, size_t out_len
         n = snprintf(out, out_len, REDIS_ENTRY_VERSION "|P|%s", r->password);
         break;
     case USERDB_INACTIVE:
-        n = snprintf(out, out_len, REDIS_ENTRY_VERSION "|I");
-        break;
     case USERDB_NOTFOUND:
-        n = snprintf(out, out_len, REDIS_ENTRY_VERSION "|N");
+        n = redis_entry_encode_negative(r->status, out, out_len);
         break;
     case USERDB_TEMPFAIL:
         return 0;
     }
-    if (n < 0 || (size_t)n >= out_len) {
-        if (out_len > 0) {
-            out[0] = '\0';
-        }
-        return 0;
-    }
-    return (size_t)n;
+    return redis_entry_encoded_len(n, out, out_len);
 }
 
 redis_entry_rc redis_entry_decode_pass(const uint8_t *v, size_t len, passdb_result *out)
 {
     SL_ASSERT(out != NULL);
-    SL_ASSERT(v != NULL || len == 0);
     static const redis_entry_shape shape = {'P', false, USERDB_PASSWORD_BYTES_MAX};
-    redis_entry_fields f = {USERDB_TEMPFAIL, 0, NULL, 0};
-    redis_entry_rc rc = redis_entry_parse(v, len, &shape, &f);
-    out->status = rc == REDIS_ENTRY_OK ? f.status : USERDB_TEMPFAIL;
-    size_t n = rc == REDIS_ENTRY_OK ? f.text_len : 0;
-    if (n > 0) {
-        memcpy(out->password, f.text, n);
-    }
-    out->password[n] = '\0';
+    redis_entry_fields f;
+    redis_entry_rc rc = redis_entry_decode(v, len, &shape, &f, out->password);
+    out->status = f.status;
     return rc;
 }
 

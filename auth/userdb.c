@@ -8,6 +8,8 @@
 #include "auth/userdb_mysql.h"
 #include "auth/userdb_pgsql.h"
 #include "auth/userdb_sqlite.h"
+#include "core/clock.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -603,4 +605,39 @@ void userdb_backoff_reset(userdb_backoff *b)
     SL_ASSERT(b != NULL);
     b->delay_ms = 0;
     b->retry_at_ms = 0;
+}
+
+/* ---- connection health ------------------------------------------------------ */
+
+#define USERDB_CONN_MSG_BYTES 512
+
+bool userdb_conn_reopen(userdb_conn_state *c, const char *name, userdb_conn_open_fn open,
+                        void *ctx)
+{
+    SL_ASSERT(c != NULL);
+    SL_ASSERT(open != NULL);
+    if (userdb_backoff_waiting(&c->backoff, sl_clock_ms())) {
+        return false;
+    }
+    char msg[USERDB_CONN_MSG_BYTES];
+    if (open(ctx, msg, sizeof(msg))) {
+        if (c->down) {
+            sl_info("%s: connected again", name);
+        }
+        c->down = false;
+        userdb_backoff_reset(&c->backoff);
+        return true;
+    }
+    if (!c->down) {
+        sl_warn("%s: %s (lookups answer TEMPFAIL until it is back)", name, msg);
+    }
+    userdb_conn_lost(c);
+    return false;
+}
+
+void userdb_conn_lost(userdb_conn_state *c)
+{
+    SL_ASSERT(c != NULL);
+    c->down = true;
+    userdb_backoff_failed(&c->backoff, sl_clock_ms());
 }

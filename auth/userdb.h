@@ -182,4 +182,25 @@ bool userdb_backoff_waiting(const userdb_backoff *b, uint64_t now_ms);
 void userdb_backoff_failed(userdb_backoff *b, uint64_t now_ms);
 void userdb_backoff_reset(userdb_backoff *b);
 
+/* A networked driver's connection health: the reconnect backoff, and whether
+ * the server is known to be down (logged once, until it is back). */
+typedef struct userdb_conn_state {
+    userdb_backoff backoff;
+    bool down;
+} userdb_conn_state;
+
+/* Opens the driver's connection: true when open, else false with a message
+ * in err and nothing left open. */
+typedef bool (*userdb_conn_open_fn)(void *ctx, char *err, size_t err_len);
+
+/* For a driver that is not connected: when the backoff allows, calls open
+ * and logs the change ("<name>: connected again", or the first failure).
+ * True when the connection is open now. Called from the driver's thread. */
+bool userdb_conn_reopen(userdb_conn_state *c, const char *name, userdb_conn_open_fn open,
+                        void *ctx);
+
+/* The server was lost (or never reached): TEMPFAIL until the backoff allows a
+ * new attempt. The caller logs why and closes its connection. */
+void userdb_conn_lost(userdb_conn_state *c);
+
 #endif

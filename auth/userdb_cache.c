@@ -173,6 +173,15 @@ static void userdb_cache_remove(userdb_cache *c, uint32_t i)
     c->count--;
 }
 
+static void userdb_cache_copy_out(const userdb_cache_entry *e, userdb_result *out)
+{
+    out->status = e->status;
+    out->quota_bytes = e->quota_bytes;
+    size_t n = strlen(e->maildir);
+    SL_ASSERT(n < sizeof(out->maildir));
+    memcpy(out->maildir, e->maildir, n + 1);
+}
+
 bool userdb_cache_get(userdb_cache *c, const char *user, uint64_t now_ms, userdb_result *out)
 {
     SL_ASSERT(c != NULL);
@@ -188,11 +197,7 @@ bool userdb_cache_get(userdb_cache *c, const char *user, uint64_t now_ms, userdb
         }
         return false;
     }
-    out->status = e->status;
-    out->quota_bytes = e->quota_bytes;
-    size_t n = strlen(e->maildir);
-    SL_ASSERT(n < sizeof(out->maildir));
-    memcpy(out->maildir, e->maildir, n + 1);
+    userdb_cache_copy_out(e, out);
     return true;
 }
 
@@ -211,11 +216,7 @@ bool userdb_cache_get_stale(userdb_cache *c, const char *user, userdb_result *ou
         return false;
     }
     const userdb_cache_entry *e = &c->entries[i];
-    out->status = e->status;
-    out->quota_bytes = e->quota_bytes;
-    size_t n = strlen(e->maildir);
-    SL_ASSERT(n < sizeof(out->maildir));
-    memcpy(out->maildir, e->maildir, n + 1);
+    userdb_cache_copy_out(e, out);
     return true;
 }
 

@@ -10,7 +10,6 @@
  * silently lose the prepared statements. */
 #include "auth/userdb_mysql.h"
 
-#include "core/clock.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -219,8 +218,7 @@ typedef struct userdb_mysql {
     uint64_t query_timeout_ms;
     uint64_t connect_timeout_ms;
     MYSQL *db; /* NULL while disconnected */
-    userdb_backoff backoff;
-    bool down; /* the server was lost: logged once until it is back */
+    userdb_conn_state health;
 } userdb_mysql;
 
 typedef enum userdb_mysql_open_rc {
@@ -399,30 +397,18 @@ static userdb_mysql_open_rc userdb_mysql_open(userdb_mysql *s, char *err, size_t
     return rc;
 }
 
+static bool userdb_mysql_open_cb(void *ctx, char *err, size_t err_len)
+{
+    return userdb_mysql_open(ctx, err, err_len) == USERDB_MYSQL_OPEN_OK;
+}
+
 /* True when connected, reconnecting first if the backoff allows it. */
 static bool userdb_mysql_ready(userdb_mysql *s)
 {
     if (s->db != NULL) {
         return true;
     }
-    if (userdb_backoff_waiting(&s->backoff, sl_clock_ms())) {
-        return false;
-    }
-    char msg[USERDB_MYSQL_MSG_BYTES];
-    if (userdb_mysql_open(s, msg, sizeof(msg)) == USERDB_MYSQL_OPEN_OK) {
-        if (s->down) {
-            sl_info("userdb mysql: connected again");
-        }
-        s->down = false;
-        userdb_backoff_reset(&s->backoff);
-        return true;
-    }
-    if (!s->down) {
-        sl_warn("userdb mysql: %s (lookups answer TEMPFAIL until it is back)", msg);
-    }
-    s->down = true;
-    userdb_backoff_failed(&s->backoff, sl_clock_ms());
-    return false;
+    return userdb_conn_reopen(&s->health, "userdb mysql", userdb_mysql_open_cb, s);
 }
 
 /* Binds the address and runs st. 1: a row is in the bound buffers, 0: no
@@ -478,9 +464,8 @@ static int userdb_mysql_run(userdb_mysql *s, userdb_mysql_stmt *st, const char *
     }
     if (rc < 0) {
         sl_warn("userdb mysql: %s failed, reconnecting: %s", st->what, mysql_stmt_error(st->stmt));
-        s->down = true;
         userdb_mysql_close(s);
-        userdb_backoff_failed(&s->backoff, sl_clock_ms());
+        userdb_conn_lost(&s->health);
     }
     return rc;
 }
@@ -633,8 +618,7 @@ userdb_driver *userdb_mysql_new(const userdb_config *cfg, char *err, size_t err_
     }
     if (rc == USERDB_MYSQL_OPEN_DOWN) {
         sl_warn("userdb mysql: %s (lookups answer TEMPFAIL until it is reachable)", msg);
-        s->down = true;
-        userdb_backoff_failed(&s->backoff, sl_clock_ms());
+        userdb_conn_lost(&s->health);
     }
     return &s->base;
 }

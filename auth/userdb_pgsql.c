@@ -38,8 +38,7 @@ typedef struct userdb_pgsql {
     uint64_t query_timeout_ms;
     uint64_t connect_timeout_ms;
     PGconn *conn; /* NULL while disconnected */
-    userdb_backoff backoff;
-    bool down; /* the server was lost: logged once until it is back */
+    userdb_conn_state health;
 } userdb_pgsql;
 
 /* How opening a connection ended: BAD is the server refusing the
@@ -284,30 +283,18 @@ static userdb_pgsql_open_rc userdb_pgsql_open(userdb_pgsql *s, char *err, size_t
     return rc;
 }
 
+static bool userdb_pgsql_open_cb(void *ctx, char *err, size_t err_len)
+{
+    return userdb_pgsql_open(ctx, err, err_len) == USERDB_PGSQL_OPEN_OK;
+}
+
 /* True when connected, reconnecting first if the backoff allows it. */
 static bool userdb_pgsql_ready(userdb_pgsql *s)
 {
     if (s->conn != NULL) {
         return true;
     }
-    if (userdb_backoff_waiting(&s->backoff, sl_clock_ms())) {
-        return false;
-    }
-    char msg[USERDB_PGSQL_MSG_BYTES];
-    if (userdb_pgsql_open(s, msg, sizeof(msg)) == USERDB_PGSQL_OPEN_OK) {
-        if (s->down) {
-            sl_info("userdb pgsql: connected again");
-        }
-        s->down = false;
-        userdb_backoff_reset(&s->backoff);
-        return true;
-    }
-    if (!s->down) {
-        sl_warn("userdb pgsql: %s (lookups answer TEMPFAIL until it is back)", msg);
-    }
-    s->down = true;
-    userdb_backoff_failed(&s->backoff, sl_clock_ms());
-    return false;
+    return userdb_conn_reopen(&s->health, "userdb pgsql", userdb_pgsql_open_cb, s);
 }
 
 /* Runs st for the address; NULL (TEMPFAIL) when not connected or on any
@@ -342,9 +329,8 @@ static PGresult *userdb_pgsql_run(userdb_pgsql *s, userdb_pgsql_stmt *st, const 
     }
     if (r == NULL) {
         sl_warn("userdb pgsql: %s failed, reconnecting: %s", st->what, msg);
-        s->down = true;
         userdb_pgsql_close(s);
-        userdb_backoff_failed(&s->backoff, sl_clock_ms());
+        userdb_conn_lost(&s->health);
     }
     return r;
 }
@@ -496,8 +482,7 @@ userdb_driver *userdb_pgsql_new(const userdb_config *cfg, char *err, size_t err_
     }
     if (rc == USERDB_PGSQL_OPEN_DOWN) {
         sl_warn("userdb pgsql: %s (lookups answer TEMPFAIL until it is reachable)", msg);
-        s->down = true;
-        userdb_backoff_failed(&s->backoff, sl_clock_ms());
+        userdb_conn_lost(&s->health);
     }
     return &s->base;
 }

@@ -538,18 +538,29 @@ static void ur_queue_gen(userdb_redis *r)
     }
 }
 
+/* Every completion of a connection op starts here: the op is no longer in
+ * flight. false when the completion is stale (the client is being freed, or
+ * the connection left the state the op was for), and then it was dealt with. */
+static bool ur_conn_op_done(userdb_redis *r, ur_state expected)
+{
+    r->inflight--;
+    r->conn_ops--;
+    if (r->detached) {
+        ur_release_check(r);
+        return false;
+    }
+    if (r->state != expected) {
+        ur_maybe_close(r);
+        return false;
+    }
+    return true;
+}
+
 static void ur_on_connect(sl_op *op, int res, uint32_t flags)
 {
     userdb_redis *r = SL_CONTAINER_OF(op, userdb_redis, op_connect);
-    r->inflight--;
-    r->conn_ops--;
     r->connect_inflight = false;
-    if (r->detached) {
-        ur_release_check(r);
-        return;
-    }
-    if (r->state != UR_CONNECTING) {
-        ur_maybe_close(r);
+    if (!ur_conn_op_done(r, UR_CONNECTING)) {
         return;
     }
     if (res < 0) {
@@ -672,15 +683,8 @@ static void ur_reply(userdb_redis *r, const redisReply *reply)
 static void ur_on_recv(sl_op *op, int res, uint32_t flags)
 {
     userdb_redis *r = SL_CONTAINER_OF(op, userdb_redis, op_recv);
-    r->inflight--;
-    r->conn_ops--;
     r->recv_armed = false;
-    if (r->detached) {
-        ur_release_check(r);
-        return;
-    }
-    if (r->state != UR_UP) {
-        ur_maybe_close(r);
+    if (!ur_conn_op_done(r, UR_UP)) {
         return;
     }
     if (res <= 0) {
@@ -735,15 +739,8 @@ static void ur_send_rest(userdb_redis *r)
 static void ur_on_send(sl_op *op, int res, uint32_t flags)
 {
     userdb_redis *r = SL_CONTAINER_OF(op, userdb_redis, op_send);
-    r->inflight--;
-    r->conn_ops--;
     r->send_inflight = false;
-    if (r->detached) {
-        ur_release_check(r);
-        return;
-    }
-    if (r->state != UR_UP) {
-        ur_maybe_close(r);
+    if (!ur_conn_op_done(r, UR_UP)) {
         return;
     }
     if (res <= 0) {

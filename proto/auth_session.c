@@ -19,6 +19,7 @@
 #include "auth/penalty.h"
 #include "auth/pwscheme.h"
 #include "auth/pwverify.h"
+#include "core/acceptor.h"
 #include "core/alloc.h"
 #include "core/base/base.h"
 #include "core/base/base64.h"
@@ -155,13 +156,6 @@ struct auth_conn {
     auth_parser parser; /* last: 64 KiB */
 };
 
-typedef struct auth_listener {
-    auth_server *srv;
-    int fd;
-    bool armed;
-    sl_op op;
-} auth_listener;
-
 struct auth_server {
     sl_ring *ring;
     resolver *resolver;
@@ -174,7 +168,7 @@ struct auth_server {
     pwverify *pw;
     passdb_cache *cache;
     penalty *pen;
-    auth_listener listeners[AUTH_LISTENERS_MAX];
+    sl_acceptor listeners[AUTH_LISTENERS_MAX];
     size_t listeners_n;
     auth_conn *conns;
     size_t conns_n;
@@ -1139,50 +1133,35 @@ static void conn_send_handshake(auth_conn *c)
     conn_flush(c);
 }
 
-static void arm_accept(auth_listener *l)
+/* Refusals by the allowlist and by the connection limit share one log line. */
+static void refused(auth_server *s, const char *ip)
 {
-    io_uring_prep_multishot_accept(sl_ring_sqe(l->srv->ring, &l->op), l->fd, NULL, NULL,
-                                   SOCK_CLOEXEC);
-    l->armed = true;
+    sl_stat_add(&s->st->auth_conns_refused, 1);
+    sl_warn("auth: refused connection from %s: %s", ip,
+            s->conns_n >= AUTH_SESSION_CONNS_MAX ? "connection limit" : "not in auth_allow");
 }
 
-static void on_accept(sl_op *op, int res, uint32_t flags)
+static void on_refused(sl_acceptor *a, int fd, const char *ip)
 {
-    auth_listener *l = SL_CONTAINER_OF(op, auth_listener, op);
-    auth_server *s = l->srv;
-    if (!(flags & IORING_CQE_F_MORE)) {
-        l->armed = false;
-        if (!s->stopping && res != -EBADF && res != -EINVAL) {
-            arm_accept(l);
-        }
-    }
-    if (res < 0) {
-        return;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    if (s->stopping || getpeername(res, (struct sockaddr *)&ss, &sl) != 0) {
-        close(res);
-        return;
-    }
-    const struct sockaddr *sa = (const struct sockaddr *)&ss;
-    char ip[AUTH_IP_BYTES];
-    sl_net_addr_text(sa, ip, sizeof(ip));
-    if (!sl_allow_match(s->allow, sa) || s->conns_n >= AUTH_SESSION_CONNS_MAX) {
-        sl_stat_add(&s->st->auth_conns_refused, 1);
-        sl_warn("auth: refused connection from %s: %s", ip,
-                s->conns_n >= AUTH_SESSION_CONNS_MAX ? "connection limit" : "not in auth_allow");
-        close(res);
+    (void)fd;
+    refused(a->cfg.ctx, ip);
+}
+
+static void on_conn(sl_acceptor *a, int fd, const struct sockaddr *sa, const char *ip)
+{
+    auth_server *s = a->cfg.ctx;
+    if (s->conns_n >= AUTH_SESSION_CONNS_MAX) {
+        refused(s, ip);
+        close(fd);
         return;
     }
     if (sa->sa_family != AF_UNIX) {
         int one = 1;
-        setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     auth_conn *c = sl_calloc(1, sizeof(*c));
     c->srv = s;
-    c->fd = res;
+    c->fd = fd;
     c->cuid = ++s->next_cuid;
     snprintf(c->ip, sizeof(c->ip), "%s", ip);
     auth_parser_limits lim = {.line_bytes_max = AUTH_PARSER_LINE_BYTES_DEFAULT};
@@ -1203,11 +1182,9 @@ static void on_accept(sl_op *op, int res, uint32_t flags)
 void auth_server_listen(auth_server *s, int fd)
 {
     SL_ASSERT(s->listeners_n < AUTH_LISTENERS_MAX);
-    auth_listener *l = &s->listeners[s->listeners_n++];
-    l->srv = s;
-    l->fd = fd;
-    l->op.fn = on_accept;
-    arm_accept(l);
+    sl_acceptor_cfg cfg = {
+        .allow_ref = &s->allow, .on_conn = on_conn, .on_refused = on_refused, .ctx = s};
+    sl_acceptor_start(&s->listeners[s->listeners_n++], s->ring, fd, &cfg);
 }
 
 /* ---- timer, resolver and worker completions -------------------------------------- */
@@ -1431,9 +1408,7 @@ void auth_server_shutdown(auth_server *s)
     }
     s->stopping = true;
     for (size_t i = 0; i < s->listeners_n; i++) {
-        if (s->listeners[i].armed) {
-            sl_ring_cancel(s->ring, &s->listeners[i].op);
-        }
+        sl_acceptor_stop(&s->listeners[i]);
     }
     for (auth_conn *c = s->conns, *next; c != NULL; c = next) {
         next = c->next;
@@ -1453,7 +1428,7 @@ bool auth_server_idle(const auth_server *s)
         return false;
     }
     for (size_t i = 0; i < s->listeners_n; i++) {
-        if (s->listeners[i].armed) {
+        if (sl_acceptor_armed(&s->listeners[i])) {
             return false;
         }
     }

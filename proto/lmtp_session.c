@@ -12,6 +12,7 @@
  * keeps committing it) if the connection goes away first. */
 #include "proto/lmtp_session.h"
 
+#include "core/acceptor.h"
 #include "core/alloc.h"
 #include "core/base/base.h"
 #include "core/clock.h"
@@ -132,13 +133,6 @@ typedef struct conn {
     char msgid[128];
 } conn;
 
-typedef struct listener {
-    lmtp_server *srv;
-    int fd;
-    bool armed;
-    sl_op op;
-} listener;
-
 struct lmtp_server {
     unsigned core_id;
     sl_ring *ring;
@@ -151,7 +145,7 @@ struct lmtp_server {
     const sl_allow *allow;
     sl_stats_core *st;
 
-    listener listeners[LISTENERS_MAX];
+    sl_acceptor listeners[LISTENERS_MAX];
     size_t listeners_n;
     bool shutting_down;
 
@@ -244,7 +238,7 @@ bool lmtp_server_idle(const lmtp_server *s)
         return false;
     }
     for (size_t i = 0; i < s->listeners_n; i++) {
-        if (s->listeners[i].armed) {
+        if (sl_acceptor_armed(&s->listeners[i])) {
             return false;
         }
     }
@@ -270,23 +264,20 @@ void lmtp_server_set_redis(lmtp_server *s, userdb_redis *redis)
 
 /* ---- accept ----------------------------------------------------------- */
 
-static void arm_accept(listener *l)
+static void refused_log(const char *why, const char *ip)
 {
-    struct io_uring_sqe *sqe = sl_ring_sqe(l->srv->ring, &l->op);
-    io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
-    l->armed = true;
+    sl_info("lmtp: refused connection from %s: %s", ip[0] != '\0' ? ip : "local", why);
 }
 
-static void refuse(lmtp_server *s, int fd, const char *why, const char *ip, bool say)
+/* Over the limit: tell the client to come back later, then close. */
+static void refuse_busy(lmtp_server *s, int fd, const char *ip)
 {
-    if (say) {
-        char line[512];
-        int n = snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections\r\n",
-                         s->cfg->hostname);
-        ssize_t w = send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        (void)w;
-    }
-    sl_info("lmtp: refused connection from %s: %s", ip[0] != '\0' ? ip : "local", why);
+    char line[512];
+    int n = snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections\r\n",
+                     s->cfg->hostname);
+    ssize_t w = send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    refused_log("connection limit", ip);
     close(fd);
 }
 
@@ -316,47 +307,23 @@ static conn *conn_new(lmtp_server *s, int fd, const struct sockaddr *sa)
     return c;
 }
 
-static void on_accept(sl_op *op, int res, uint32_t flags)
+static void on_refused(sl_acceptor *a, int fd, const char *ip)
 {
-    listener *l = SL_CONTAINER_OF(op, listener, op);
-    lmtp_server *s = l->srv;
-    if (!(flags & IORING_CQE_F_MORE)) {
-        l->armed = false;
-        if (!s->shutting_down && res != -EBADF && res != -EINVAL) {
-            arm_accept(l);
-        }
-    }
-    if (res < 0) {
-        if (res != -ECANCELED) {
-            sl_warn("accept: %s", strerror(-res));
-        }
-        return;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    if (getpeername(res, (struct sockaddr *)&ss, &sl) != 0) {
-        close(res);
-        return;
-    }
-    const struct sockaddr *sa = (const struct sockaddr *)&ss;
-    char ip[64];
-    sl_net_addr_text(sa, ip, sizeof(ip));
-    if (s->shutting_down) {
-        close(res);
-        return;
-    }
-    if (!sl_allow_match(s->allow, sa)) {
-        sl_stat_add(&s->st->conns_refused_allow, 1);
-        refuse(s, res, "not in lmtp_allow", ip, false);
-        return;
-    }
+    (void)fd;
+    lmtp_server *s = a->cfg.ctx;
+    sl_stat_add(&s->st->conns_refused_allow, 1);
+    refused_log("not in lmtp_allow", ip);
+}
+
+static void on_conn(sl_acceptor *a, int fd, const struct sockaddr *sa, const char *ip)
+{
+    lmtp_server *s = a->cfg.ctx;
     unsigned char key[16];
     sl_net_addr_key(sa, key);
     if (s->free_n == 0 ||
         !sl_connlimit_acquire(key, s->cfg->connections_max, s->cfg->connections_per_ip_max)) {
         sl_stat_add(&s->st->conns_refused_limit, 1);
-        refuse(s, res, "connection limit", ip, true);
+        refuse_busy(s, fd, ip);
         return;
     }
     if (sa->sa_family != AF_UNIX) {
@@ -364,9 +331,9 @@ static void on_accept(sl_op *op, int res, uint32_t flags)
          * is acknowledged: without this, Nagle holds them for the peer's
          * delayed ACK (about 40 ms). */
         int one = 1;
-        setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    conn *c = conn_new(s, res, sa);
+    conn *c = conn_new(s, fd, sa);
     c->limited = true;
     sl_stat_add(&s->st->conns_total, 1);
     sl_stat_add(&s->st->conns_open, 1);
@@ -379,11 +346,12 @@ static void on_accept(sl_op *op, int res, uint32_t flags)
 void lmtp_server_listen(lmtp_server *s, int listen_fd)
 {
     SL_ASSERT(s->listeners_n < LISTENERS_MAX);
-    listener *l = &s->listeners[s->listeners_n++];
-    l->srv = s;
-    l->fd = listen_fd;
-    l->op.fn = on_accept;
-    arm_accept(l);
+    sl_acceptor_cfg cfg = {.allow_ref = &s->allow,
+                           .on_conn = on_conn,
+                           .on_refused = on_refused,
+                           .ctx = s,
+                           .warn_errors = true};
+    sl_acceptor_start(&s->listeners[s->listeners_n++], s->ring, listen_fd, &cfg);
 }
 
 /* ---- receive ---------------------------------------------------------- */
@@ -1433,10 +1401,7 @@ void lmtp_server_tick(lmtp_server *s, uint64_t now_ms)
 static void cancel_accepts(lmtp_server *s)
 {
     for (size_t i = 0; i < s->listeners_n; i++) {
-        listener *l = &s->listeners[i];
-        if (l->armed) {
-            sl_ring_cancel(s->ring, &l->op);
-        }
+        sl_acceptor_stop(&s->listeners[i]);
     }
 }
 

@@ -4,6 +4,9 @@
  * sasl_digest.c, sasl_scram.c, sasl_ntlm.c. */
 #include "proto/sasl_mech.h"
 
+#include "core/base/base64.h"
+#include "core/base/hex.h"
+
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -304,9 +307,9 @@ void sasl_wbuf_u64(sasl_wbuf *w, uint64_t v)
 
 void sasl_wbuf_hex(sasl_wbuf *w, const uint8_t *p, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
-        char two[2] = {digits[p[i] >> 4], digits[p[i] & 15]};
+        char two[2];
+        sl_hex_encode(p + i, 1, two);
         sasl_wbuf_put(w, two, 2);
     }
 }
@@ -317,113 +320,26 @@ const char sasl_mech_b64_alphabet[65] =
 void sasl_wbuf_b64(sasl_wbuf *w, const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        size_t left = n - i;
-        if (left > 1) {
-            v |= (uint32_t)p[i + 1] << 8;
-        }
-        if (left > 2) {
-            v |= p[i + 2];
-        }
-        char four[4] = {sasl_mech_b64_alphabet[(v >> 18) & 63],
-                        sasl_mech_b64_alphabet[(v >> 12) & 63],
-                        left > 1 ? sasl_mech_b64_alphabet[(v >> 6) & 63] : '=',
-                        left > 2 ? sasl_mech_b64_alphabet[v & 63] : '='};
-        sasl_wbuf_put(w, four, 4);
+        uint8_t four[4];
+        ptrdiff_t len = sl_base64_encode(p + i, SL_MIN(n - i, (size_t)3), four, sizeof(four));
+        SL_ASSERT(len == 4);
+        sasl_wbuf_put(w, (const char *)four, 4);
     }
-}
-
-static int b64_value(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return -1;
 }
 
 bool sasl_mech_b64_decode(sl_slice in, uint8_t *out, size_t cap, size_t *len_out)
 {
-    if (in.len % 4 != 0) {
+    ptrdiff_t n = sl_base64_decode(in.ptr, in.len, out, cap);
+    if (n < 0) {
         return false;
     }
-    size_t n = 0;
-    for (size_t i = 0; i < in.len; i += 4) {
-        bool last = i + 4 == in.len;
-        int v[4];
-        size_t pad = 0;
-        for (size_t j = 0; j < 4; j++) {
-            uint8_t c = in.ptr[i + j];
-            if (c == '=' && last && j >= 2) {
-                v[j] = 0;
-                pad++;
-                continue;
-            }
-            if (pad > 0) {
-                return false; /* data after padding */
-            }
-            v[j] = b64_value(c);
-            if (v[j] < 0) {
-                return false;
-            }
-        }
-        uint32_t word =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        /* Non-canonical encodings (stray low bits before padding) are rejected. */
-        if ((pad == 1 && (word & 0xff) != 0) || (pad == 2 && (word & 0xffff) != 0)) {
-            return false;
-        }
-        size_t bytes = 3 - pad;
-        if (bytes > cap - n) {
-            return false;
-        }
-        uint8_t three[3] = {(uint8_t)(word >> 16), (uint8_t)(word >> 8), (uint8_t)word};
-        memcpy(out + n, three, bytes);
-        n += bytes;
-    }
-    *len_out = n;
+    *len_out = (size_t)n;
     return true;
-}
-
-static int hex_value(uint8_t c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 bool sasl_mech_hex_decode(sl_slice in, uint8_t *out, size_t n)
 {
-    if (in.len != 2 * n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_value(in.ptr[2 * i]);
-        int lo = hex_value(in.ptr[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
+    return in.len == 2 * n && sl_hex_decode((const char *)in.ptr, in.len, out, n) == (ptrdiff_t)n;
 }
 
 /* ---- hashing ---- */

@@ -2,6 +2,7 @@
  * each connection has a plain 8 KiB receive buffer and single-shot recvs. */
 #include "proto/stats_server.h"
 
+#include "core/acceptor.h"
 #include "core/alloc.h"
 #include "core/base/base.h"
 #include "core/log.h"
@@ -34,19 +35,12 @@ typedef struct sconn {
     struct sconn *next;
 } sconn;
 
-typedef struct slistener {
-    stats_server *srv;
-    int fd;
-    bool armed;
-    sl_op op;
-} slistener;
-
 struct stats_server {
     sl_ring *ring;
     const sl_allow *allow;
     stats_render_fn render;
     void *ctx;
-    slistener listeners[LISTENERS_MAX];
+    sl_acceptor listeners[LISTENERS_MAX];
     size_t listeners_n;
     sconn *conns;
     size_t conns_n;
@@ -204,38 +198,18 @@ static void on_send(sl_op *op, int res, uint32_t flags)
     conn_close(c);
 }
 
-static void arm_accept(slistener *l)
+static void on_conn(sl_acceptor *a, int fd, const struct sockaddr *sa, const char *ip)
 {
-    io_uring_prep_multishot_accept(sl_ring_sqe(l->srv->ring, &l->op), l->fd, NULL, NULL,
-                                   SOCK_CLOEXEC);
-    l->armed = true;
-}
-
-static void on_accept(sl_op *op, int res, uint32_t flags)
-{
-    slistener *l = SL_CONTAINER_OF(op, slistener, op);
-    stats_server *s = l->srv;
-    if (!(flags & IORING_CQE_F_MORE)) {
-        l->armed = false;
-        if (!s->stopping && res != -EBADF && res != -EINVAL) {
-            arm_accept(l);
-        }
-    }
-    if (res < 0) {
-        return;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    if (s->stopping || s->conns_n >= CONNS_MAX ||
-        getpeername(res, (struct sockaddr *)&ss, &sl) != 0 ||
-        !sl_allow_match(s->allow, (struct sockaddr *)&ss)) {
-        close(res);
+    (void)sa;
+    (void)ip;
+    stats_server *s = a->cfg.ctx;
+    if (s->stopping || s->conns_n >= CONNS_MAX) {
+        close(fd);
         return;
     }
     sconn *c = sl_calloc(1, sizeof(*c));
     c->srv = s;
-    c->fd = res;
+    c->fd = fd;
     http_parser_init(&c->parser, HEAD_BYTES_MAX);
     c->next = s->conns;
     s->conns = c;
@@ -246,20 +220,15 @@ static void on_accept(sl_op *op, int res, uint32_t flags)
 void stats_server_listen(stats_server *s, int fd)
 {
     SL_ASSERT(s->listeners_n < LISTENERS_MAX);
-    slistener *l = &s->listeners[s->listeners_n++];
-    l->srv = s;
-    l->fd = fd;
-    l->op.fn = on_accept;
-    arm_accept(l);
+    sl_acceptor_cfg cfg = {.allow_ref = &s->allow, .on_conn = on_conn, .ctx = s};
+    sl_acceptor_start(&s->listeners[s->listeners_n++], s->ring, fd, &cfg);
 }
 
 void stats_server_shutdown(stats_server *s)
 {
     s->stopping = true;
     for (size_t i = 0; i < s->listeners_n; i++) {
-        if (s->listeners[i].armed) {
-            sl_ring_cancel(s->ring, &s->listeners[i].op);
-        }
+        sl_acceptor_stop(&s->listeners[i]);
     }
     for (sconn *c = s->conns; c != NULL; c = c->next) {
         if (!c->responded && c->op.fn == on_recv && c->inflight > 0) {
@@ -275,7 +244,7 @@ bool stats_server_idle(const stats_server *s)
         return false;
     }
     for (size_t i = 0; i < s->listeners_n; i++) {
-        if (s->listeners[i].armed) {
+        if (sl_acceptor_armed(&s->listeners[i])) {
             return false;
         }
     }

@@ -26,7 +26,7 @@ if ! build fuzz_lmtp_parser "$root/tests/fuzz/fuzz_lmtp_parser.c" \
     ! build fuzz_auth_parser "$root/tests/fuzz/fuzz_auth_parser.c" \
         "$root/proto/auth_parser.c" "$root/core/base/base64.c" "$root/core/base/assert.c" ||
     ! build fuzz_sasl_mech "$root/tests/fuzz/fuzz_sasl_mech.c" "$root"/proto/sasl_*.c \
-        "$root/core/base/assert.c" -lcrypto; then
+        "$root/core/base/assert.c" "$root/core/base/base64.c" "$root/core/base/hex.c" -lcrypto; then
     rm -rf "$work"
     exit 1
 fi

@@ -1,6 +1,6 @@
 /* tests/unit/proto/test_auth_parser.c: table-driven tests of proto/auth_parser.c.
  *
- * Every case is fed whole, one byte at a time, in seeded random splits and in
+ * Every case is fed (tests/unit/feed.h) whole, one byte at a time, in seeded random splits and in
  * every two-piece split. Each run renders its events into a transcript and
  * every transcript must equal the case's expected one. Each input piece is
  * copied into its own heap buffer and poisoned and freed once consumed, so a
@@ -19,52 +19,15 @@
 #include <string.h>
 
 #include "core/base/base.h"
+#include "tests/unit/feed.h"
 #include "proto/auth_parser.h"
 
 #define LINE_MAX_TEST 1024
-#define RANDOM_SEEDS 8
-#define TWO_PIECE_LEN_MAX 2048
 
 #define U8(s) ((const uint8_t *)(s))
 #define SLICE(s) ((sl_slice){U8(s), strlen(s)})
 
 /* ---- transcript text ---- */
-
-typedef struct tbuf {
-    char *ptr;
-    size_t len;
-    size_t cap;
-} tbuf;
-
-static void tb_put(tbuf *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->ptr = realloc(t->ptr, t->cap);
-        assert_non_null(t->ptr);
-    }
-    memcpy(t->ptr + t->len, s, n);
-    t->len += n;
-    t->ptr[t->len] = '\0';
-}
-
-static void tb_str(tbuf *t, const char *s)
-{
-    tb_put(t, s, strlen(s));
-}
-
-static void tb_fmt(tbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void tb_fmt(tbuf *t, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof(tmp));
-    tb_put(t, tmp, (size_t)n);
-}
 
 /* Printable ASCII as is; everything else escaped, so an event is one line. */
 static void tb_bytes(tbuf *t, sl_slice s)
@@ -184,11 +147,12 @@ typedef struct run {
     tbuf tr;
     bool whole; /* the input is one buffer: no slice may point into p->line */
     const char *how;
+    size_t line_max;
 } run;
 
 static bool within(sl_slice s, const uint8_t *base, size_t base_len)
 {
-    return s.ptr >= base && s.ptr <= base + base_len && s.len <= (size_t)(base + base_len - s.ptr);
+    return feed_within(s.ptr, s.len, base, base_len);
 }
 
 static void check_slice(const run *r, sl_slice s, const uint8_t *piece, size_t n)
@@ -217,13 +181,9 @@ static void check_slices(const run *r, const auth_event *ev, const uint8_t *piec
     }
 }
 
-static void feed_piece(run *r, const uint8_t *src, size_t n)
+static void run_piece(void *ctx, const uint8_t *piece, size_t n)
 {
-    uint8_t *piece = malloc(n > 0 ? n : 1);
-    assert_non_null(piece);
-    if (n > 0) {
-        memcpy(piece, src, n);
-    }
+    run *r = ctx;
     size_t off = 0;
     while (true) {
         auth_event ev;
@@ -240,105 +200,39 @@ static void feed_piece(run *r, const uint8_t *src, size_t n)
         render_event(&r->tr, rc, &ev);
         off += used;
     }
-    memset(piece, 0xa5, n);
-    free(piece);
 }
 
-static void run_init(run *r, const char *how, bool whole, size_t line_max)
+static void run_begin(void *ctx, const char *how, bool whole)
 {
-    memset(r, 0, sizeof(*r));
+    run *r = ctx;
+    r->tr = (tbuf){0};
     r->p = malloc(sizeof(*r->p));
     assert_non_null(r->p);
-    auth_parser_init(r->p, &(auth_parser_limits){.line_bytes_max = line_max});
+    auth_parser_init(r->p, &(auth_parser_limits){.line_bytes_max = r->line_max});
     r->how = how;
     r->whole = whole;
 }
 
 /* Ends the run and returns its transcript (caller frees). */
-static char *run_finish(run *r)
+static char *run_finish(void *ctx)
 {
+    run *r = ctx;
     tb_str(&r->tr, "");
     auth_parser_clear(r->p);
     free(r->p);
     return r->tr.ptr;
 }
 
-static void expect_transcript(const char *name, const char *how, char *got, const char *want)
-{
-    if (strcmp(got, want) != 0) {
-        print_error("case %s, fed %s:\n--- got:\n%s--- want:\n%s---\n", name, how, got, want);
-        free(got);
-        fail();
-    }
-    free(got);
-}
-
-/* Feeds in[0..len) cut at the given split offsets (ascending, each in 0..len). */
-static char *feed_split(const uint8_t *in, size_t len, const size_t *cuts, size_t ncuts,
-                        const char *how, bool whole, size_t line_max)
-{
-    run r;
-    run_init(&r, how, whole, line_max);
-    size_t at = 0;
-    for (size_t i = 0; i <= ncuts; i++) {
-        size_t end = i < ncuts ? cuts[i] : len;
-        feed_piece(&r, in + at, end - at);
-        at = end;
-    }
-    return run_finish(&r);
-}
-
-static uint64_t xorshift64(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static char *feed_bytewise(const uint8_t *in, size_t len, size_t line_max)
-{
-    run r;
-    run_init(&r, "byte by byte", false, line_max);
-    for (size_t i = 0; i < len; i++) {
-        feed_piece(&r, in + i, 1);
-    }
-    return run_finish(&r);
-}
-
-static char *feed_random(const uint8_t *in, size_t len, uint64_t seed, size_t line_max)
-{
-    run r;
-    run_init(&r, "in random splits", false, line_max);
-    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
-    size_t at = 0;
-    while (at < len) {
-        size_t want_n = (size_t)(xorshift64(&s) % 40); /* SL_MIN evaluates twice */
-        size_t n = SL_MIN(len - at, want_n);
-        feed_piece(&r, in + at, n); /* n may be 0: an empty read must be harmless */
-        at += n;
-    }
-    return run_finish(&r);
-}
-
 static void check_all_ways_limit(const char *name, const uint8_t *in, size_t len, const char *want,
                                  size_t line_max)
 {
-    expect_transcript(name, "whole", feed_split(in, len, NULL, 0, "whole", true, line_max), want);
-    expect_transcript(name, "byte by byte", feed_bytewise(in, len, line_max), want);
-    for (uint64_t seed = 1; seed <= RANDOM_SEEDS; seed++) {
-        char how[64];
-        snprintf(how, sizeof(how), "in random splits, seed %" PRIu64, seed);
-        expect_transcript(name, how, feed_random(in, len, seed, line_max), want);
-    }
-    if (len > TWO_PIECE_LEN_MAX) {
-        return;
-    }
-    for (size_t k = 0; k <= len; k++) {
-        char how[64];
-        snprintf(how, sizeof(how), "in two pieces cut at %zu", k);
-        expect_transcript(name, how, feed_split(in, len, &k, 1, how, false, line_max), want);
-    }
+    run r = {.line_max = line_max};
+    const feed_ops ops = {.begin = run_begin,
+                          .piece = run_piece,
+                          .finish = run_finish,
+                          .ctx = &r,
+                          .random_piece_bytes_max = 40};
+    feed_check_all_ways(&ops, name, in, len, want);
 }
 
 static void check_all_ways(const char *name, const uint8_t *in, size_t len, const char *want)
@@ -810,9 +704,9 @@ static void test_escape_round_trip(void **state)
                 in[i] = (uint8_t)i;
             }
         } else {
-            len = (size_t)(xorshift64(&s) % sizeof(in));
+            len = (size_t)(feed_xorshift64(&s) % sizeof(in));
             for (size_t i = 0; i < len; i++) {
-                uint64_t r = xorshift64(&s);
+                uint64_t r = feed_xorshift64(&s);
                 in[i] = (r & 1) != 0 ? (uint8_t)((r >> 8) % 14) : (uint8_t)(r >> 8);
             }
         }

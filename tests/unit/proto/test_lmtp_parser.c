@@ -1,6 +1,6 @@
 /* tests/unit/proto/test_lmtp_parser.c: table-driven tests of proto/lmtp_parser.c.
  *
- * Every case is fed whole, one byte at a time, in seeded random splits and in
+ * Every case is fed (tests/unit/feed.h) whole, one byte at a time, in seeded random splits and in
  * every two-piece split. Each run renders its events into a transcript (body
  * spans joined per line, so split points do not show) and every transcript
  * must equal the case's expected one. Each input piece is copied into its own
@@ -19,49 +19,12 @@
 #include <string.h>
 
 #include "core/base/base.h"
+#include "tests/unit/feed.h"
 #include "proto/lmtp_parser.h"
 
 #define LINE_MAX_TEST 512
-#define RANDOM_SEEDS 8
-#define TWO_PIECE_LEN_MAX 2048
 
 /* ---- transcript text ---- */
-
-typedef struct tbuf {
-    char *ptr;
-    size_t len;
-    size_t cap;
-} tbuf;
-
-static void tb_put(tbuf *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->ptr = realloc(t->ptr, t->cap);
-        assert_non_null(t->ptr);
-    }
-    memcpy(t->ptr + t->len, s, n);
-    t->len += n;
-    t->ptr[t->len] = '\0';
-}
-
-static void tb_str(tbuf *t, const char *s)
-{
-    tb_put(t, s, strlen(s));
-}
-
-static void tb_fmt(tbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void tb_fmt(tbuf *t, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof(tmp));
-    tb_put(t, tmp, (size_t)n);
-}
 
 /* Printable ASCII as is; everything else escaped so a transcript is one line
  * per event. */
@@ -208,18 +171,13 @@ typedef struct run {
     const char *how;
 } run;
 
-static bool within(const uint8_t *ptr, size_t len, const uint8_t *base, size_t base_len)
-{
-    return ptr >= base && ptr <= base + base_len && len <= (size_t)(base + base_len - ptr);
-}
-
 static void check_slice(const run *r, sl_slice s, const uint8_t *piece, size_t n)
 {
     if (s.len == 0) {
         return;
     }
-    bool in_piece = within(s.ptr, s.len, piece, n);
-    bool in_line = within(s.ptr, s.len, r->p->line, sizeof(r->p->line));
+    bool in_piece = feed_within(s.ptr, s.len, piece, n);
+    bool in_line = feed_within(s.ptr, s.len, r->p->line, sizeof(r->p->line));
     if (!in_piece && !(in_line && !r->whole)) {
         fail_msg("%s: command slice outside the input (in line buffer: %d)", r->how, in_line);
     }
@@ -232,7 +190,7 @@ static void check_event(const run *r, const lmtp_event *ev, const uint8_t *piece
             fail_msg("%s: empty body span without eol", r->how);
         }
         bool is_cr = ev->span.len == 1 && ev->span.ptr[0] == '\r';
-        if (!within(ev->span.ptr, ev->span.len, piece, n) && !is_cr) {
+        if (!feed_within(ev->span.ptr, ev->span.len, piece, n) && !is_cr) {
             fail_msg("%s: body span outside the input", r->how);
         }
         return;
@@ -251,11 +209,9 @@ static void act_on_event(run *r, const lmtp_event *ev)
     }
 }
 
-static void feed_piece(run *r, const uint8_t *src, size_t n)
+static void run_piece(void *ctx, const uint8_t *piece, size_t n)
 {
-    uint8_t *piece = malloc(n > 0 ? n : 1);
-    assert_non_null(piece);
-    memcpy(piece, src, n);
+    run *r = ctx;
     size_t off = 0;
     int idle_events = 0; /* events in a row that consumed nothing */
     while (true) {
@@ -275,12 +231,11 @@ static void feed_piece(run *r, const uint8_t *src, size_t n)
         act_on_event(r, &ev);
         off += used;
     }
-    memset(piece, 0xa5, n);
-    free(piece);
 }
 
-static void run_init(run *r, const char *how, bool whole)
+static void run_begin(void *ctx, const char *how, bool whole)
 {
+    run *r = ctx;
     memset(r, 0, sizeof(*r));
     r->p = malloc(sizeof(*r->p));
     assert_non_null(r->p);
@@ -290,89 +245,24 @@ static void run_init(run *r, const char *how, bool whole)
 }
 
 /* Ends the run and returns its transcript (caller frees). */
-static char *run_finish(run *r)
+static char *run_finish(void *ctx)
 {
+    run *r = ctx;
     close_body_line(&r->tr);
     tb_str(&r->tr.text, "");
     free(r->p);
     return r->tr.text.ptr;
 }
 
-static void expect_transcript(const char *name, const char *how, char *got, const char *want)
-{
-    if (strcmp(got, want) != 0) {
-        print_error("case %s, fed %s:\n--- got:\n%s--- want:\n%s---\n", name, how, got, want);
-        free(got);
-        fail();
-    }
-    free(got);
-}
-
-/* Feeds in[0..len) cut at the given split offsets (ascending, each in 0..len). */
-static char *feed_split(const uint8_t *in, size_t len, const size_t *cuts, size_t ncuts,
-                        const char *how, bool whole)
-{
-    run r;
-    run_init(&r, how, whole);
-    size_t at = 0;
-    for (size_t i = 0; i <= ncuts; i++) {
-        size_t end = i < ncuts ? cuts[i] : len;
-        feed_piece(&r, in + at, end - at);
-        at = end;
-    }
-    return run_finish(&r);
-}
-
-static uint64_t xorshift64(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static char *feed_bytewise(const uint8_t *in, size_t len)
-{
-    run r;
-    run_init(&r, "byte by byte", false);
-    for (size_t i = 0; i < len; i++) {
-        feed_piece(&r, in + i, 1);
-    }
-    return run_finish(&r);
-}
-
-static char *feed_random(const uint8_t *in, size_t len, uint64_t seed)
-{
-    run r;
-    run_init(&r, "in random splits", false);
-    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
-    size_t at = 0;
-    while (at < len) {
-        size_t want_n = (size_t)(xorshift64(&s) % 24);
-        size_t n = SL_MIN(len - at, want_n);
-        feed_piece(&r, in + at, n); /* n may be 0: an empty read must be harmless */
-        at += n;
-    }
-    return run_finish(&r);
-}
-
 static void check_all_ways(const char *name, const uint8_t *in, size_t len, const char *want)
 {
-    expect_transcript(name, "whole", feed_split(in, len, NULL, 0, "whole", true), want);
-    expect_transcript(name, "byte by byte", feed_bytewise(in, len), want);
-    for (uint64_t seed = 1; seed <= RANDOM_SEEDS; seed++) {
-        char how[64];
-        snprintf(how, sizeof(how), "in random splits, seed %" PRIu64, seed);
-        expect_transcript(name, how, feed_random(in, len, seed), want);
-    }
-    if (len > TWO_PIECE_LEN_MAX) {
-        return;
-    }
-    for (size_t k = 0; k <= len; k++) {
-        char how[64];
-        snprintf(how, sizeof(how), "in two pieces cut at %zu", k);
-        expect_transcript(name, how, feed_split(in, len, &k, 1, how, false), want);
-    }
+    run r;
+    const feed_ops ops = {.begin = run_begin,
+                          .piece = run_piece,
+                          .finish = run_finish,
+                          .ctx = &r,
+                          .random_piece_bytes_max = 24};
+    feed_check_all_ways(&ops, name, in, len, want);
 }
 
 /* ---- the table ---- */
