@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The SQL userdb drivers against real servers: PostgreSQL and MariaDB started
 # from temp dirs with the postfixadmin schema (lib_sql.sh), and a SQLite file
-# for comparison. For each backend a real sluice is checked over LMTP: known
+# for comparison; each backend also with the Redis tier in front. For each backend a real sluice is checked over LMTP: known
 # user 250 with the file in the maildir the row names, unknown 550 5.1.1,
 # inactive 550 5.2.1, an address that needs SQL quoting (o'brien, and one that
 # would inject if spliced), Dovecot's %n/%d and %{...} forms. For the two
@@ -171,8 +171,9 @@ run_sluice() {
     SLUICE_WHAT="$1 ($2)"
     sluice_conf "$CONF" "userdb_driver=$2" "userdb_connect=$3" "user_query=$4" \
         "password_query=SELECT password FROM mailbox WHERE username = '%u' AND active = '1'" \
-        cores=1 resolver_threads=2 userdb_query_timeout_ms=1000 userdb_connect_timeout_ms=1000
-    t_log "$1: sluice with userdb_driver=$2"
+        cores=1 resolver_threads=2 userdb_query_timeout_ms=1000 userdb_connect_timeout_ms=1000 \
+        "${@:5}"
+    t_log "$1: sluice with userdb_driver=$2 ${*:5}"
     sluice_start "$CONF"
 }
 
@@ -253,6 +254,29 @@ checks_nd mysql
 check "mysql query timeout" \
     tempfail_within slow@example.test 2500 \
     until user0003@example.test 10
+
+# ---------------------------------------------------------------- with Redis
+# The same checks with the Redis tier: first SQL answers (and the answer is
+# stored in Redis), then, after a restart with empty in-process caches, Redis.
+redis_start
+for b in sqlite:sqlite:"$USERDB" pgsql:pgsql:"$PG_CONNECT" mysql:mysql:"$MARIADB_CONNECT"; do
+    name=${b%%:*}
+    rest=${b#*:}
+    driver=${rest%%:*}
+    connect=${rest#*:}
+    redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
+    run_sluice "$name" "$driver" "$connect" "$Q_USER" "redis=127.0.0.1:$REDIS_PORT"
+    checks_u "$name"
+    t_eq "$name + Redis: SQL's answer is stored in Redis" \
+        "$(redis-cli -p "$REDIS_PORT" GET sluice:v1:user:user0001@example.test)" \
+        "1|F|0|example.test/user0001/"
+    run_sluice "$name" "$driver" "$connect" "$Q_USER" "redis=127.0.0.1:$REDIS_PORT"
+    checks_u "$name"
+    t_match "$name + Redis: the second sluice's lookups were Redis hits" \
+        "$(redis-cli -p "$REDIS_PORT" INFO stats | tr -d '\r' | grep '^keyspace_hits:')" \
+        '^keyspace_hits:[1-9][0-9]*$'
+done
+redis_stop
 
 # ---------------------------------------------------------------- down at start
 # A database that cannot be reached does not stop sluice: 451 until it is up.
