@@ -1122,36 +1122,35 @@ static int urs_set(userdb_redis_sync *s, const char *key, size_t key_len, const 
     return ok ? 0 : -EIO;
 }
 
-int userdb_redis_sync_set(userdb_redis_sync *s, const char *user, const userdb_result *result)
+/* Stores an encoded entry of kind for user with the TTL its status calls
+ * for (nothing to store: 0). */
+static int urs_store(userdb_redis_sync *s, redis_entry_kind kind, const char *user,
+                     userdb_status status, const char *value, size_t value_len)
 {
-    unsigned ttl_s = result->status == USERDB_NOTFOUND ? s->negative_ttl_s : s->positive_ttl_s;
-    char value[REDIS_ENTRY_VALUE_BYTES_MAX];
-    size_t value_len = redis_entry_encode_user(result, value, sizeof(value));
+    unsigned ttl_s = status == USERDB_NOTFOUND ? s->negative_ttl_s : s->positive_ttl_s;
     if (ttl_s == 0 || value_len == 0) {
         return 0;
     }
     char key[REDIS_ENTRY_KEY_BYTES_MAX];
-    size_t key_len = redis_entry_key(s->prefix, REDIS_ENTRY_USER, user, key, sizeof(key));
+    size_t key_len = redis_entry_key(s->prefix, kind, user, key, sizeof(key));
     if (key_len == 0) {
         return -EINVAL;
     }
     return urs_set(s, key, key_len, value, value_len, ttl_s);
 }
 
+int userdb_redis_sync_set(userdb_redis_sync *s, const char *user, const userdb_result *result)
+{
+    char value[REDIS_ENTRY_VALUE_BYTES_MAX];
+    size_t value_len = redis_entry_encode_user(result, value, sizeof(value));
+    return urs_store(s, REDIS_ENTRY_USER, user, result->status, value, value_len);
+}
+
 int userdb_redis_sync_set_pass(userdb_redis_sync *s, const char *user, const passdb_result *result)
 {
-    unsigned ttl_s = result->status == USERDB_NOTFOUND ? s->negative_ttl_s : s->positive_ttl_s;
     char value[REDIS_ENTRY_VALUE_BYTES_MAX];
     size_t value_len = redis_entry_encode_pass(result, value, sizeof(value));
-    if (ttl_s == 0 || value_len == 0) {
-        return 0;
-    }
-    char key[REDIS_ENTRY_KEY_BYTES_MAX];
-    size_t key_len = redis_entry_key(s->prefix, REDIS_ENTRY_PASS, user, key, sizeof(key));
-    if (key_len == 0) {
-        return -EINVAL;
-    }
-    int rc = urs_set(s, key, key_len, value, value_len, ttl_s);
+    int rc = urs_store(s, REDIS_ENTRY_PASS, user, result->status, value, value_len);
     explicit_bzero(value, sizeof(value));
     return rc;
 }

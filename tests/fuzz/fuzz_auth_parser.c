@@ -21,9 +21,8 @@
 #include "core/base/base.h"
 #include "core/base/base64.h"
 #include "proto/auth_parser.h"
+#include "tests/fuzz/fuzz_split.h"
 
-#define HEADER_BYTES 4
-#define BYTEWISE_LEN_MAX 1024
 #define SCRATCH_BYTES (2 * AUTH_PARSER_LINE_BYTES_CAP + 64)
 
 typedef struct fuzz_run {
@@ -255,35 +254,17 @@ static void check_clear(fuzz_run *r)
     }
 }
 
-static void sort3(size_t *c)
-{
-    for (int i = 0; i < 3; i++) {
-        for (int j = i + 1; j < 3; j++) {
-            if (c[j] < c[i]) {
-                size_t t = c[i];
-                c[i] = c[j];
-                c[j] = t;
-            }
-        }
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < HEADER_BYTES) {
+    fuzz_split f;
+    if (!fuzz_split_init(&f, data, size)) {
         return 0;
     }
-    size_t ncuts = data[0] & 3;
-    size_t line_max = (data[0] & 4) != 0 ? AUTH_PARSER_LINE_BYTES_DEFAULT : 256;
-    const uint8_t *in = data + HEADER_BYTES;
-    size_t len = size - HEADER_BYTES;
-    size_t cuts[3];
-    for (size_t i = 0; i < 3; i++) {
-        cuts[i] = i < ncuts ? data[1 + i] * len / 256 : len;
-    }
-    sort3(cuts);
+    size_t line_max = f.flag ? AUTH_PARSER_LINE_BYTES_DEFAULT : 256;
+    const uint8_t *in = f.in;
+    size_t len = f.len;
 
     /* runs[1] and runs[2] end every input cleared (and start in zeroed static
      * storage), so check_clear sees every byte the parser wrote. */
@@ -293,13 +274,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run_init(&runs[1], line_max);
     size_t at = 0;
     for (size_t i = 0; i <= 3; i++) {
-        size_t end = i < 3 ? cuts[i] : len;
+        size_t end = fuzz_split_end(&f, i);
         feed_piece(&runs[1], in + at, end - at);
         at = end;
     }
     check_same(&runs[0], &runs[1]);
 
-    if (len <= BYTEWISE_LEN_MAX) {
+    if (len <= FUZZ_SPLIT_BYTEWISE_LEN_MAX) {
         run_init(&runs[2], line_max);
         for (size_t i = 0; i < len; i++) {
             feed_piece(&runs[2], in + i, 1);
