@@ -94,6 +94,8 @@ static const key_def keys[] = {
     {"data_timeout", K_DURATION, F(data_timeout_ms), "10m"},
     {"bad_commands_max", K_UINT, F(bad_commands_max), "10"},
     {"fsync", K_BOOL, F(fsync), "yes"},
+    {"sync_method", K_STR, F(sync_method), "fsync"},
+    {"sync_threads", K_UINT, F(sync_threads), "2"},
     {"mail_crlf", K_BOOL, F(mail_crlf), "no"},
     {"tmp_max_age", K_DURATION_S, F(tmp_max_age_s), "36h"},
     {"commit_batch_max", K_UINT, F(commit_batch_max), "256"},
@@ -297,6 +299,14 @@ static int check(const sl_config *cfg, char *err, size_t err_len)
         snprintf(err, err_len,
                  "%s: auth_failure_delay must not exceed auth_penalty_max, which must be below 10s",
                  cfg->path);
+        return -1;
+    }
+    if (strcmp(cfg->sync_method, "syncfs") != 0 && strcmp(cfg->sync_method, "fsync") != 0) {
+        snprintf(err, err_len, "%s: sync_method must be syncfs or fsync", cfg->path);
+        return -1;
+    }
+    if (cfg->sync_threads < 1 || cfg->sync_threads > 4) {
+        snprintf(err, err_len, "%s: sync_threads must be 1 to 4", cfg->path);
         return -1;
     }
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&

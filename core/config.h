@@ -75,6 +75,8 @@ typedef struct sl_config {
     unsigned bad_commands_max;
 
     bool fsync;
+    char *sync_method;     /* "fsync" or "syncfs" (read at start only) */
+    unsigned sync_threads; /* syncfs: threads running rounds, 1..4 */
     bool mail_crlf;
     uint64_t tmp_max_age_s;
     unsigned commit_batch_max;

@@ -22,6 +22,7 @@
 #include "proto/auth_session.h"
 #include "proto/lmtp_session.h"
 #include "proto/stats_server.h"
+#include "store/fsbarrier.h"
 #include "store/maildir_clean.h"
 #include "store/store.h"
 
@@ -101,6 +102,8 @@ static core *cores;
 static unsigned cores_n;
 static resolver *userdb_resolver; /* for the stats thread's totals */
 static _Atomic bool fsync_enabled;
+/* sync_method = syncfs: the process-wide barrier thread, else NULL. */
+static fs_barrier *sync_barrier;
 static int64_t start_time_s;
 
 /* The stats thread, also the auth core: its own ring serving /metrics
@@ -377,7 +380,7 @@ static int core_setup(core *co)
         return -1;
     }
     store_config sc = {.fsync = cfg->fsync, .crlf = cfg->mail_crlf, .hostname = cfg->hostname,
-                       .core_id = co->id, .cores_n = cores_n,
+                       .core_id = co->id, .cores_n = cores_n, .barrier = sync_barrier,
                        .batch_max = cfg->commit_batch_max, .stats = &co->stats};
     co->store = store_new(&co->ring, &co->bufs, &sc);
     co->cache = userdb_cache_new(cfg->userdb_cache_size, cfg->userdb_cache_ttl_ms,
@@ -517,8 +520,17 @@ static void stats_render(void *ctx, char **out, size_t *len_out)
     if (userdb_resolver != NULL) {
         resolver_stats_get(userdb_resolver, &rs);
     }
+    fs_barrier_stats bs = {0};
+    if (sync_barrier != NULL) {
+        fs_barrier_get_stats(sync_barrier, &bs);
+    }
     sl_stats_info info = {.version = "0.1.0",
                           .fsync = atomic_load(&fsync_enabled),
+                          .sync_method = sync_barrier != NULL ? "syncfs" : "fsync",
+                          .syncfs_rounds = bs.rounds,
+                          .syncfs_waits = bs.requests,
+                          .syncfs_failed = bs.errors,
+                          .syncfs_busy_us = bs.busy_us,
                           .start_time_s = start_time_s,
                           .sql_queries = rs.queries,
                           .sql_shared = rs.joined,
@@ -800,6 +812,14 @@ static int run(shared_cfg *sc, const char *path)
         sl_warn("fsync = no: acknowledged mail is NOT guaranteed to survive a crash");
     }
     mkdir(cfg->mail_root, 0700);
+    if (strcmp(cfg->sync_method, "syncfs") == 0) {
+        sync_barrier = fs_barrier_new(cfg->sync_threads, err, sizeof(err));
+        if (sync_barrier == NULL) {
+            fprintf(stderr, "sluice: %s\n", err);
+            resolver_free(&res);
+            return 1;
+        }
+    }
     atomic_store(&fsync_enabled, cfg->fsync);
     start_time_s = (int64_t)time(NULL);
     atomic_store(&sc->refs, (int)cores_n + 1 + (stats_thread_on() ? 1 : 0));
@@ -842,6 +862,7 @@ static int run(shared_cfg *sc, const char *path)
     pthread_join(janitor, NULL);
     userdb_resolver = NULL;
     resolver_free(&res);
+    fs_barrier_free(&sync_barrier);
     sl_info("sluice stopped");
     return rc;
 }

@@ -173,7 +173,8 @@ static void render_mail(buf *b, const sl_stats_core *const *shards, size_t n)
 static void render_store(buf *b, const sl_stats_core *const *shards, size_t n)
 {
     counter(b, "sluice_commit_batches_total", "Group commits run.", SUM(commit_batches));
-    counter(b, "sluice_fsyncs_total", "fsync calls on files and directories.", SUM(fsyncs));
+    counter(b, "sluice_fsyncs_total", "fsync calls on files and directories (sync_method = fsync).",
+            SUM(fsyncs));
     counter(b, "sluice_store_errors_total", "Recipients whose store step failed.",
             SUM(store_errors));
     histogram(b, shards, n, offsetof(sl_stats_core, batch_size), batch_bounds,
@@ -181,7 +182,8 @@ static void render_store(buf *b, const sl_stats_core *const *shards, size_t n)
               "Transactions per group commit.");
     histogram(b, shards, n, offsetof(sl_stats_core, fsync_us), latency_bounds_us,
               SL_ARRAY_LEN(latency_bounds_us), 1e6, "sluice_fsync_seconds",
-              "Latency of one fsync, submission to completion.");
+              "Latency of one durability wait, submission to completion: an fsync, or with "
+              "sync_method = syncfs a wait for a syncfs round.");
     histogram(b, shards, n, offsetof(sl_stats_core, delivery_us), latency_bounds_us,
               SL_ARRAY_LEN(latency_bounds_us), 1e6, "sluice_delivery_seconds",
               "End of DATA to the per-recipient replies (includes the group commit).");
@@ -240,6 +242,21 @@ void sl_stats_render(const sl_stats_core *const *shards, size_t n, const sl_stat
     head(&b, "sluice_fsync_enabled", "gauge",
          "1 when acknowledged mail is fsynced (fsync = yes), 0 when durability is off.");
     put(&b, "sluice_fsync_enabled %d\n", info->fsync ? 1 : 0);
+    head(&b, "sluice_sync_method", "gauge",
+         "How acknowledged mail is made durable: per-file and per-directory fsync, or shared "
+         "syncfs rounds; the value is always 1.");
+    put(&b, "sluice_sync_method{method=\"%s\"} 1\n",
+        info->sync_method != NULL ? info->sync_method : "fsync");
+    counter(&b, "sluice_syncfs_rounds_total",
+            "syncfs rounds run (sync_method = syncfs): one syncfs and one fsync per filesystem.",
+            info->syncfs_rounds);
+    counter(&b, "sluice_syncfs_waits_total", "Durability waits answered by syncfs rounds.",
+            info->syncfs_waits);
+    counter(&b, "sluice_syncfs_failed_total", "syncfs rounds that reported an error.",
+            info->syncfs_failed);
+    head(&b, "sluice_syncfs_busy_seconds_total", "counter",
+         "Time spent in syncfs rounds, summed over the syncing threads.");
+    put(&b, "sluice_syncfs_busy_seconds_total %.6f\n", (double)info->syncfs_busy_us / 1e6);
     head(&b, "sluice_delivery_cores", "gauge", "Delivery cores (threads with their own ring).");
     put(&b, "sluice_delivery_cores %zu\n", n);
     render_conns(&b, shards, n);

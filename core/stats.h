@@ -126,6 +126,11 @@ void sl_hist_batch(sl_hist *h, uint64_t items);
 typedef struct sl_stats_info {
     const char *version;
     bool fsync;
+    const char *sync_method;   /* "fsync" or "syncfs" */
+    uint64_t syncfs_rounds;    /* sync_method = syncfs: rounds run, */
+    uint64_t syncfs_waits;     /* barrier requests answered, */
+    uint64_t syncfs_failed;    /* rounds that failed, */
+    uint64_t syncfs_busy_us;   /* time in syncfs() + fsync() */
     int64_t start_time_s;
     uint64_t sql_queries; /* userdb/passdb queries the resolver ran */
     uint64_t sql_shared;  /* lookups answered by a query already under way */

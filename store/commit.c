@@ -26,6 +26,7 @@
 #include "core/base/base.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "store/fsbarrier.h"
 #include "store/maildir.h"
 #include "store/maildir_name.h"
 
@@ -126,10 +127,12 @@ struct store_txn {
     size_t pins_n;
     size_t pins_cap;
     uint64_t unwritten_bytes;
+    uint64_t errors_seen; /* fs_barrier_errors() before the first write */
 };
 
 typedef struct dir_entry {
     char *path;
+    dev_t dev;
     uint64_t hash;
     int fd;
     int err;
@@ -180,6 +183,20 @@ static const char eol_crlf[] = "\r\n";
 
 static void txn_check_written(store_txn *t);
 static void commit_next(commit *cm);
+
+/* Durability by syncfs() barriers rather than per-file fsyncs. */
+static bool use_barrier(const store *s)
+{
+    return s->cfg.fsync && s->cfg.barrier != NULL;
+}
+
+static void barrier_request(store *s, sl_op *op, dev_t dev, const char *path, uint64_t seen)
+{
+    const char *slash = strrchr(path, '/');
+    SL_ASSERT(slash != NULL);
+    fs_barrier_request(s->cfg.barrier, s->ring->ring.ring_fd, op, dev, path,
+                       (size_t)(slash - path), seen);
+}
 
 /* ---- store ---------------------------------------------------------- */
 
@@ -322,6 +339,9 @@ void store_txn_begin(store_txn *t, const uint8_t *hdr, size_t hdr_len)
     SL_ASSERT(!t->begun);
     SL_ASSERT(t->rcpts_n > 0);
     t->begun = true;
+    if (t->s->cfg.barrier != NULL) {
+        t->errors_seen = fs_barrier_errors(t->s->cfg.barrier);
+    }
     int64_t sec;
     uint32_t usec;
     sl_clock_wall(&sec, &usec);
@@ -676,9 +696,12 @@ static void on_fsync(sl_op *op, int res, uint32_t flags)
     store_txn *t = c->t;
     if (res < 0) {
         c->err = res;
-        sl_error("fsync %s: %s", c->tmp_path, strerror(-res));
+        sl_error("%s %s: %s", use_barrier(t->s) ? "syncfs" : "fsync", c->tmp_path,
+                 strerror(-res));
     }
-    sl_stat_add(&t->s->stats->fsyncs, 1);
+    if (!use_barrier(t->s)) {
+        sl_stat_add(&t->s->stats->fsyncs, 1);
+    }
     sl_hist_latency_us(&t->s->stats->fsync_us, sl_clock_us() - t->stage_start_us);
     stage_op_done(t);
 }
@@ -690,7 +713,12 @@ static void txn_stage_fsync(store_txn *t)
     if (t->s->cfg.fsync) {
         for (size_t i = 0; i < t->copies_n; i++) {
             copy *c = &t->copies[i];
-            if (copy_active(c)) {
+            if (copy_active(c) && use_barrier(t->s)) {
+                /* Data durable before any name in new/ points at it. */
+                c->op.fn = on_fsync;
+                barrier_request(t->s, &c->op, c->dev, c->tmp_path, t->errors_seen);
+                t->inflight++;
+            } else if (copy_active(c)) {
                 c->op.fn = on_fsync;
                 /* fdatasync: data plus the metadata needed to read it back
                  * (size, extents), which is all a new file needs. */
@@ -842,7 +870,7 @@ static void txn_stage_clean(store_txn *t)
         io_uring_prep_renameat(sl_ring_sqe(t->s->ring, &r->op), AT_FDCWD, c->tmp_path, AT_FDCWD,
                                r->new_path, 0);
         t->inflight++;
-        if (c->names > 1 && t->s->cfg.fsync) {
+        if (c->names > 1 && t->s->cfg.fsync && !use_barrier(t->s)) {
             /* The rename leaves the link count alone, so this may run beside it. */
             c->op.fn = on_names_sync;
             io_uring_prep_fsync(sl_ring_sqe(t->s->ring, &c->op), c->fd, 0);
@@ -893,9 +921,12 @@ static void on_dir(sl_op *op, int res, uint32_t flags)
     } else if (cm->phase == PH_DIRSYNC) {
         if (res < 0) {
             d->err = res;
-            sl_error("fsync %s: %s", d->path, strerror(-res));
+            sl_error("%s %s: %s", use_barrier(cm->s) ? "syncfs" : "fsync", d->path,
+                     strerror(-res));
         }
-        sl_stat_add(&cm->s->stats->fsyncs, 1);
+        if (!use_barrier(cm->s)) {
+            sl_stat_add(&cm->s->stats->fsyncs, 1);
+        }
         sl_hist_latency_us(&cm->s->stats->fsync_us, sl_clock_us() - cm->phase_start_us);
     }
     phase_op_done(cm);
@@ -918,7 +949,7 @@ static void dir_index_rebuild(commit *cm, size_t cap)
 
 /* The commit's entry for directory path (its first path_len bytes), added
  * if new. */
-static size_t dir_for(commit *cm, const char *dir, size_t dir_len)
+static size_t dir_for(commit *cm, const char *dir, size_t dir_len, dev_t dev)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%.*s", (int)dir_len, dir);
@@ -942,6 +973,7 @@ static size_t dir_for(commit *cm, const char *dir, size_t dir_len)
     memset(d, 0, sizeof(*d));
     d->path = sl_strdup(path);
     d->hash = h;
+    d->dev = dev;
     d->fd = -1;
     d->cm = cm;
     d->op.fn = on_dir;
@@ -957,15 +989,31 @@ static void phase_diropen(commit *cm)
             r->dir = SIZE_MAX;
             if (r->outcome == STORE_OK && cm->s->cfg.fsync) {
                 SL_ASSERT(r->new_path != NULL);
-                r->dir = dir_for(cm, r->new_path, strrchr(r->new_path, '/') - r->new_path);
+                r->dir = dir_for(cm, r->new_path, strrchr(r->new_path, '/') - r->new_path,
+                                 t->copies[r->copy].dev);
             }
         }
         for (size_t i = 0; i < t->copies_n; i++) {
             const copy *c = &t->copies[i];
-            if (c->renamed && cm->s->cfg.fsync) {
-                (void)dir_for(cm, c->tmp_path, strrchr(c->tmp_path, '/') - c->tmp_path);
+            if (c->renamed && cm->s->cfg.fsync && !use_barrier(cm->s)) {
+                (void)dir_for(cm, c->tmp_path, strrchr(c->tmp_path, '/') - c->tmp_path, c->dev);
             }
         }
+    }
+    if (use_barrier(cm->s)) {
+        /* One barrier per directory: the thread serves them all with one
+         * syncfs() per filesystem. */
+        cm->phase = PH_DIRSYNC;
+        uint64_t seen = UINT64_MAX;
+        for (store_txn *t = cm->batch; t != NULL; t = t->next) {
+            seen = SL_MIN(seen, t->errors_seen);
+        }
+        for (size_t i = 0; i < cm->dirs_n; i++) {
+            dir_entry *d = &cm->dirs[i];
+            barrier_request(cm->s, &d->op, d->dev, d->path, seen);
+            cm->outstanding++;
+        }
+        return;
     }
     for (size_t i = 0; i < cm->dirs_n; i++) {
         dir_entry *d = &cm->dirs[i];

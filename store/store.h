@@ -28,8 +28,13 @@ typedef enum store_outcome {
     STORE_NOSPACE,  /* 452 4.3.1 */
 } store_outcome;
 
+typedef struct fs_barrier fs_barrier;
+
 typedef struct store_config {
     bool fsync;
+    /* Not NULL: durability by syncfs() barriers (store/fsbarrier.h) instead
+     * of per-file and per-directory fsyncs. */
+    fs_barrier *barrier;
     bool crlf;
     const char *hostname;
     unsigned core_id;

@@ -116,7 +116,9 @@ t_need() {
 # ---------------------------------------------------------------- lifecycle
 
 t_init() {
-    T_NAME=$(basename "$0" .sh)
+    # SLUICE_SYNC_METHOD=syncfs runs the same script with that sync_method
+    # (sluice_conf writes it into every config).
+    T_NAME=$(basename "$0" .sh)${SLUICE_SYNC_METHOD:+_$SLUICE_SYNC_METHOD}
     T_WORK=$(mktemp -d "/tmp/sluice-$T_NAME.XXXXXX")
     chmod 755 "$T_WORK"   # postfix and dovecot users must reach their dirs inside
     T_START=$SECONDS
@@ -316,11 +318,11 @@ sluice_conf() {
     shift
     local -a keys=(lmtp_listen lmtp_unix_mode lmtp_allow cores hostname greeting mail_root
         userdb_driver userdb_connect user_query userdb_cache_size userdb_cache_ttl
-        userdb_cache_negative_ttl fsync log log_level)
+        userdb_cache_negative_ttl fsync sync_method log log_level)
     local -a vals=("127.0.0.1:$LMTP_PORT, unix:$T_WORK/lmtp.sock" 0666 "127.0.0.0/8, ::1/128"
         auto mx.test "sluice ready." "$MAIL_ROOT" sqlite "$USERDB"
         "SELECT maildir, quota, active FROM mailbox WHERE username = '%u'" 100000 5m 1m
-        yes stderr info)
+        yes "${SLUICE_SYNC_METHOD:-}" stderr info)
     for kv in "$@"; do
         k=${kv%%=*}
         v=${kv#*=}

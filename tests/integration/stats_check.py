@@ -100,10 +100,25 @@ c.eq("lookups by result (core cache + sql)", lookups,
      {"found": TXNS * RCPTS + 2, "notfound": 5, "inactive": 2, "tempfail": 0})
 c.true("some lookups answered by the core cache",
        (value(m, 'sluice_userdb_lookups_total{tier="core",result="found"}') or 0) > 0)
+method = os.environ.get("SLUICE_SYNC_METHOD") or "fsync"
+c.eq(f"sync method gauge says {method}", value(m, f'sluice_sync_method{{method="{method}"}}'), 1)
 fsyncs = value(m, "sluice_fsyncs_total")
-c.eq("fsync histogram counts every fsync", value(m, "sluice_fsync_seconds_count"), fsyncs)
-c.true("at least one file fsync per message plus directories", fsyncs >= TXNS + 1,
-       fsyncs, f">= {TXNS + 1}")
+waits = value(m, "sluice_syncfs_waits_total")
+if method == "fsync":
+    c.eq("fsync histogram counts every fsync", value(m, "sluice_fsync_seconds_count"), fsyncs)
+    c.true("at least one file fsync per message plus directories", fsyncs >= TXNS + 1,
+           fsyncs, f">= {TXNS + 1}")
+    c.eq("no syncfs rounds", value(m, "sluice_syncfs_rounds_total"), 0)
+else:
+    c.eq("no fsync calls with syncfs rounds", fsyncs, 0)
+    c.eq("the wait histogram counts every barrier wait", value(m, "sluice_fsync_seconds_count"),
+         waits)
+    c.true("a wait for each file's data and for each new/ directory", waits >= TXNS + 1,
+           waits, f">= {TXNS + 1}")
+    rounds = value(m, "sluice_syncfs_rounds_total")
+    c.true("rounds: at least data then names, at most one per wait", 2 <= rounds <= waits,
+           rounds, f"2..{waits}")
+    c.eq("no failed round", value(m, "sluice_syncfs_failed_total"), 0)
 c.eq("batches histogram counts every batch", value(m, "sluice_commit_batch_transactions_count"),
      value(m, "sluice_commit_batches_total"))
 c.done()

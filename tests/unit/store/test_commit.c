@@ -2,9 +2,13 @@
  * real filesystems: one file per filesystem, hard links per recipient, the
  * group commit, exact bytes, a full disk (a small tmpfs) answered as
  * STORE_NOSPACE with nothing in new/, and an abandoned transaction leaving
- * nothing behind. Needs root for the tmpfs mount (CI runs as root). */
+ * nothing behind; the same with durability by syncfs rounds (fs_barrier),
+ * and the barrier's own answers and error rule. Needs root for the tmpfs
+ * mount (CI runs as root). */
+#include "core/base/base.h"
 #include "core/bufring.h"
 #include "core/ring.h"
+#include "store/fsbarrier.h"
 #include "store/store.h"
 
 #include <dirent.h>
@@ -28,6 +32,7 @@ typedef struct fixture {
     sl_ring ring;
     sl_bufring bufs;
     store *st;
+    fs_barrier *barrier; /* sync_method = syncfs, else NULL */
     sl_stats_core stats;
     int done;
     int progress;
@@ -43,24 +48,40 @@ static void on_event(void *owner, store_txn *t, store_event ev)
     }
 }
 
-static int setup(void **state)
+static int setup_with(void **state, bool syncfs)
 {
     fixture *f = calloc(1, sizeof(*f));
+    if (syncfs) {
+        char err[256];
+        f->barrier = fs_barrier_new(2, err, sizeof(err));
+        assert_non_null(f->barrier);
+    }
     snprintf(f->root, sizeof(f->root), "/tmp/sluice-commit-XXXXXX");
     assert_non_null(mkdtemp(f->root));
     assert_int_equal(sl_ring_init(&f->ring, 256), 0);
     assert_int_equal(sl_bufring_init(&f->bufs, &f->ring, 1, 16, 65536), 0);
     store_config cfg = {.fsync = true, .crlf = false, .hostname = "test.host", .core_id = 0,
-                        .cores_n = 1, .stats = &f->stats};
+                        .cores_n = 1, .stats = &f->stats, .barrier = f->barrier};
     f->st = store_new(&f->ring, &f->bufs, &cfg);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, false);
+}
+
+static int setup_syncfs(void **state)
+{
+    return setup_with(state, true);
 }
 
 static int teardown(void **state)
 {
     fixture *f = *state;
     store_free(&f->st);
+    fs_barrier_free(&f->barrier);
     sl_bufring_deinit(&f->bufs);
     sl_ring_deinit(&f->ring);
     char cmd[128];
@@ -189,10 +210,22 @@ static void test_multi_rcpt_links(void **state)
     snprintf(tmp, sizeof(tmp), "%s/tmp", shm);
     assert_int_equal(count_files(tmp), 0);
     assert_int_equal(f->bufs.refs[0], 0); /* the buffer went back to the ring */
-    /* 2 files, the one with two names again (its link count), 3 new/ and 2 tmp/
-     * directories (the renames took names out of them) */
-    assert_int_equal(f->stats.fsyncs, 8);
-    assert_int_equal(f->stats.fsync_us.count, 8);
+    if (f->barrier == NULL) {
+        /* 2 files, the one with two names again (its link count), 3 new/ and
+         * 2 tmp/ directories (the renames took names out of them) */
+        assert_int_equal(f->stats.fsyncs, 8);
+        assert_int_equal(f->stats.fsync_us.count, 8);
+    } else {
+        /* No fsync at all: 2 barrier waits for the files' data (one per
+         * filesystem), then 3 for the new/ directories. */
+        assert_int_equal(f->stats.fsyncs, 0);
+        assert_int_equal(f->stats.fsync_us.count, 5);
+        fs_barrier_stats bs;
+        fs_barrier_get_stats(f->barrier, &bs);
+        assert_int_equal(bs.requests, 5);
+        assert_true(bs.rounds >= 2 && bs.rounds <= 5); /* data before names: 2 rounds at least */
+        assert_int_equal(bs.errors, 0);
+    }
     assert_int_equal(f->stats.commit_batches, 1);
     store_txn_free(&t);
     char cmd[128];
@@ -282,6 +315,109 @@ static void test_bad_maildir(void **state)
     assert_int_equal(store_txns_alive(f->st), 0);
 }
 
+/* The barrier thread answered on a ring of its own. */
+typedef struct answer {
+    sl_op op;
+    int res;
+    int n;
+} answer;
+
+static void on_answer(sl_op *op, int res, uint32_t flags)
+{
+    answer *a = SL_CONTAINER_OF(op, answer, op);
+    a->res = res;
+    a->n++;
+}
+
+static void wait_answers(sl_ring *ring, answer *a, size_t n)
+{
+    for (int i = 0; i < 200; i++) {
+        size_t done = 0;
+        for (size_t k = 0; k < n; k++) {
+            done += a[k].n > 0;
+        }
+        if (done == n) {
+            return;
+        }
+        assert_true(sl_ring_run_once(ring, 100) >= 0);
+    }
+    fail_msg("barrier answers missing");
+}
+
+/* Good answers, a directory that cannot be opened (-EIO, the round fails),
+ * and a request whose error count is behind the barrier's (-EIO: an error
+ * reached an earlier round while its files were open). */
+static void test_barrier_answers(void **state)
+{
+    fixture *f = *state;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/d", f->root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    answer a[8];
+    memset(a, 0, sizeof(a));
+    for (size_t i = 0; i < 6; i++) {
+        a[i].op.fn = on_answer;
+        a[i].res = 1;
+        fs_barrier_request(f->barrier, f->ring.ring.ring_fd, &a[i].op, st.st_dev, dir,
+                           strlen(dir), fs_barrier_errors(f->barrier));
+    }
+    wait_answers(&f->ring, a, 6);
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(a[i].n, 1);
+        assert_int_equal(a[i].res, 0);
+    }
+    assert_int_equal(fs_barrier_errors(f->barrier), 0);
+
+    /* A device number of its own whose directory does not exist yet. */
+    char missing[PATH_MAX];
+    snprintf(missing, sizeof(missing), "%s/later", f->root);
+    a[6].op.fn = on_answer;
+    fs_barrier_request(f->barrier, f->ring.ring.ring_fd, &a[6].op, st.st_dev + 12345, missing,
+                       strlen(missing), 0);
+    wait_answers(&f->ring, &a[6], 1);
+    assert_int_equal(a[6].res, -EIO);
+    assert_int_equal(fs_barrier_errors(f->barrier), 1);
+
+    /* The filesystem is fine, but the caller opened its files before that
+     * error was reported. */
+    a[7].op.fn = on_answer;
+    fs_barrier_request(f->barrier, f->ring.ring.ring_fd, &a[7].op, st.st_dev, dir, strlen(dir),
+                       0);
+    wait_answers(&f->ring, &a[7], 1);
+    assert_int_equal(a[7].res, -EIO);
+
+    /* Once the directory exists, the next request opens it and succeeds. */
+    assert_int_equal(mkdir(missing, 0700), 0);
+    memset(&a[6], 0, sizeof(a[6]));
+    a[6].op.fn = on_answer;
+    fs_barrier_request(f->barrier, f->ring.ring.ring_fd, &a[6].op, st.st_dev + 12345, missing,
+                       strlen(missing), fs_barrier_errors(f->barrier));
+    wait_answers(&f->ring, &a[6], 1);
+    assert_int_equal(a[6].res, 0);
+    fs_barrier_stats bs;
+    fs_barrier_get_stats(f->barrier, &bs);
+    assert_int_equal(bs.requests, 9);
+    assert_int_equal(bs.errors, 1);
+    assert_true(bs.rounds >= 4 && bs.rounds <= 9);
+}
+
+static void test_multi_rcpt_links_syncfs(void **state)
+{
+    test_multi_rcpt_links(state);
+}
+
+static void test_full_disk_syncfs(void **state)
+{
+    test_full_disk(state);
+}
+
+static void test_abandon_syncfs(void **state)
+{
+    test_abandon(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +425,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abandon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_maildir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_rcpt_links_syncfs, setup_syncfs, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_syncfs, setup_syncfs, teardown),
+        cmocka_unit_test_setup_teardown(test_abandon_syncfs, setup_syncfs, teardown),
+        cmocka_unit_test_setup_teardown(test_barrier_answers, setup_syncfs, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
