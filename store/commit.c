@@ -19,7 +19,13 @@
  * name that survived a crash beside the new/ one would, once the janitor
  * removed it, free an inode whose on-disk link count never counted the new/
  * name. Making tmp/ durable too closes that, and so does the full fsync of
- * a file with several names. */
+ * a file with several names.
+ *
+ * With a barrier (sync_method = syncfs) step 1 is a wait for a syncfs round
+ * instead of fdatasync, a file with several names gets no fsync of its own,
+ * and step 4 is one wait per filesystem of the batch for a later round:
+ * rounds start only after the request, so the data is durable before the
+ * renames are made, and the names before the replies go out. */
 #include "store/store.h"
 
 #include "core/alloc.h"
@@ -981,13 +987,27 @@ static size_t dir_for(commit *cm, const char *dir, size_t dir_len, dev_t dev)
     return cm->dirs_n++;
 }
 
+/* With syncfs rounds one entry per filesystem is enough: the first new/
+ * directory seen there names it. */
+static size_t dev_entry(commit *cm, const char *new_path, dev_t dev)
+{
+    for (size_t i = 0; i < cm->dirs_n; i++) {
+        if (cm->dirs[i].dev == dev) {
+            return i;
+        }
+    }
+    return dir_for(cm, new_path, strrchr(new_path, '/') - new_path, dev);
+}
+
 static void phase_diropen(commit *cm)
 {
     for (store_txn *t = cm->batch; t != NULL; t = t->next) {
         for (size_t i = 0; i < t->rcpts_n; i++) {
             rcpt *r = &t->rcpts[i];
             r->dir = SIZE_MAX;
-            if (r->outcome == STORE_OK && cm->s->cfg.fsync) {
+            if (r->outcome == STORE_OK && use_barrier(cm->s)) {
+                r->dir = dev_entry(cm, r->new_path, t->copies[r->copy].dev);
+            } else if (r->outcome == STORE_OK && cm->s->cfg.fsync) {
                 SL_ASSERT(r->new_path != NULL);
                 r->dir = dir_for(cm, r->new_path, strrchr(r->new_path, '/') - r->new_path,
                                  t->copies[r->copy].dev);
@@ -1001,8 +1021,7 @@ static void phase_diropen(commit *cm)
         }
     }
     if (use_barrier(cm->s)) {
-        /* One barrier per directory: the thread serves them all with one
-         * syncfs() per filesystem. */
+        /* One barrier per filesystem touched by the batch. */
         cm->phase = PH_DIRSYNC;
         uint64_t seen = UINT64_MAX;
         for (store_txn *t = cm->batch; t != NULL; t = t->next) {
