@@ -196,12 +196,14 @@ static bool use_barrier(const store *s)
     return s->cfg.fsync && s->cfg.barrier != NULL;
 }
 
-static void barrier_request(store *s, sl_op *op, dev_t dev, const char *path, uint64_t seen)
+/* dir (its first dir_len bytes) names a directory on dev; it stays valid
+ * until the answer (a tmp/ path of the transaction, or a commit's entry). */
+static void barrier_request(store *s, sl_op *op, dev_t dev, const char *dir, ptrdiff_t dir_len,
+                            uint64_t seen)
 {
-    const char *slash = strrchr(path, '/');
-    SL_ASSERT(slash != NULL);
-    fs_barrier_request(s->cfg.barrier, s->ring->ring.ring_fd, op, dev, path,
-                       (size_t)(slash - path), seen);
+    SL_ASSERT(dir_len > 0);
+    fs_barrier_request(s->cfg.barrier, s->ring->ring.ring_fd, op, dev, dir, (size_t)dir_len,
+                       seen);
 }
 
 /* ---- store ---------------------------------------------------------- */
@@ -719,18 +721,20 @@ static void txn_stage_fsync(store_txn *t)
     if (t->s->cfg.fsync) {
         for (size_t i = 0; i < t->copies_n; i++) {
             copy *c = &t->copies[i];
-            if (copy_active(c) && use_barrier(t->s)) {
+            if (!copy_active(c)) {
+                continue;
+            }
+            c->op.fn = on_fsync;
+            t->inflight++;
+            if (use_barrier(t->s)) {
                 /* Data durable before any name in new/ points at it. */
-                c->op.fn = on_fsync;
-                barrier_request(t->s, &c->op, c->dev, c->tmp_path, t->errors_seen);
-                t->inflight++;
-            } else if (copy_active(c)) {
-                c->op.fn = on_fsync;
+                barrier_request(t->s, &c->op, c->dev, c->tmp_path,
+                                strrchr(c->tmp_path, '/') - c->tmp_path, t->errors_seen);
+            } else {
                 /* fdatasync: data plus the metadata needed to read it back
                  * (size, extents), which is all a new file needs. */
                 io_uring_prep_fsync(sl_ring_sqe(t->s->ring, &c->op), c->fd,
                                     IORING_FSYNC_DATASYNC);
-                t->inflight++;
             }
         }
     }
@@ -1029,7 +1033,7 @@ static void phase_diropen(commit *cm)
         }
         for (size_t i = 0; i < cm->dirs_n; i++) {
             dir_entry *d = &cm->dirs[i];
-            barrier_request(cm->s, &d->op, d->dev, d->path, seen);
+            barrier_request(cm->s, &d->op, d->dev, d->path, (ptrdiff_t)strlen(d->path), seen);
             cm->outstanding++;
         }
         return;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,7 +27,8 @@ typedef struct request {
     sl_op *op;
     dev_t dev;
     uint64_t errors_seen;
-    char *dir;
+    const char *dir; /* the caller's, valid until the answer */
+    size_t dir_len;
 } request;
 
 typedef struct fs_entry {
@@ -62,7 +64,6 @@ struct fs_barrier {
     _Atomic uint64_t errors;
     _Atomic uint64_t rounds;
     _Atomic uint64_t requests;
-    _Atomic uint64_t failed_rounds;
     _Atomic uint64_t busy_us;
 };
 
@@ -86,9 +87,11 @@ static fs_entry *fs_for(syncer *b, const request *rq)
         /* Opened once and kept: syncfs() reports each error to an open
          * file once, and a new file still sees an error nobody has seen
          * yet. A failed open is tried again by the next request. */
-        e->fd = open(rq->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%.*s", (int)rq->dir_len, rq->dir);
+        e->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (e->fd < 0) {
-            sl_error("sync barrier: open %s: %s", rq->dir, strerror(errno));
+            sl_error("sync barrier: open %s: %s", path, strerror(errno));
         }
     }
     return e;
@@ -145,7 +148,6 @@ static void run_round(syncer *y, request *rq, size_t n)
             if (e->res != 0) {
                 sl_error("sync barrier: syncfs: %s", strerror(-e->res));
                 atomic_fetch_add(&b->errors, 1);
-                atomic_fetch_add(&b->failed_rounds, 1);
             }
         }
     }
@@ -158,7 +160,6 @@ static void run_round(syncer *y, request *rq, size_t n)
             res = -EIO; /* an error reported to an earlier round */
         }
         answer(y, &rq[i], res);
-        free(rq[i].dir);
     }
     atomic_fetch_add(&b->requests, n);
     int rc = io_uring_submit(&y->answers);
@@ -264,16 +265,13 @@ void fs_barrier_free(fs_barrier **bp)
 void fs_barrier_request(fs_barrier *b, int ring_fd, sl_op *op, dev_t dev, const char *dir,
                         size_t dir_len, uint64_t errors_seen)
 {
-    char *d = sl_malloc(dir_len + 1);
-    memcpy(d, dir, dir_len);
-    d[dir_len] = '\0';
     pthread_mutex_lock(&b->mu);
     if (b->queue_n == b->queue_cap) {
         b->queue_cap = b->queue_cap == 0 ? 64 : b->queue_cap * 2;
         b->queue = sl_realloc(b->queue, b->queue_cap * sizeof(*b->queue));
     }
-    b->queue[b->queue_n++] =
-        (request){.ring_fd = ring_fd, .op = op, .dev = dev, .errors_seen = errors_seen, .dir = d};
+    b->queue[b->queue_n++] = (request){.ring_fd = ring_fd, .op = op, .dev = dev,
+                                       .errors_seen = errors_seen, .dir = dir, .dir_len = dir_len};
     if (b->queue_n == 1) {
         pthread_cond_signal(&b->cv);
     }
@@ -289,6 +287,6 @@ void fs_barrier_get_stats(const fs_barrier *b, fs_barrier_stats *out)
 {
     out->rounds = atomic_load(&b->rounds);
     out->requests = atomic_load(&b->requests);
-    out->errors = atomic_load(&b->failed_rounds);
+    out->errors = atomic_load(&b->errors);
     out->busy_us = atomic_load(&b->busy_us);
 }

@@ -34,7 +34,7 @@ typedef struct fs_barrier fs_barrier;
 typedef struct fs_barrier_stats {
     uint64_t rounds;   /* syncfs rounds run */
     uint64_t requests; /* requests answered */
-    uint64_t errors;   /* rounds that failed */
+    uint64_t errors;   /* syncs that failed (the count fs_barrier_errors gives) */
     uint64_t busy_us;  /* time spent in syncfs() + fsync() */
 } fs_barrier_stats;
 
@@ -44,7 +44,9 @@ fs_barrier *fs_barrier_new(unsigned threads, char *err, size_t err_len);
 void fs_barrier_free(fs_barrier **b);
 
 /* Queue a barrier on the filesystem dev, which holds the directory named
- * by the first dir_len bytes of dir. The answer is a CQE for op on the ring
+ * by the first dir_len bytes of dir; dir must stay valid until the answer
+ * (it is read only when dev is new, or its directory could not be opened
+ * before). The answer is a CQE for op on the ring
  * whose fd is ring_fd. errors_seen: fs_barrier_errors() read before the
  * caller's first write. Any thread. */
 void fs_barrier_request(fs_barrier *b, int ring_fd, sl_op *op, dev_t dev, const char *dir,
