@@ -344,12 +344,50 @@ static void set_hostname_default(sl_config *cfg)
     cfg->hostname = sl_strdup(h);
 }
 
+/* A '#' starts a comment at the start of a line or after a space or tab,
+ * outside double quotes: a password or a query may hold "a#b" unquoted. */
+static void strip_comment(char *line)
+{
+    bool quoted = false;
+    for (char *p = line; *p != '\0'; p++) {
+        if (quoted && *p == '\\' && p[1] != '\0') {
+            p++;
+        } else if (*p == '"') {
+            quoted = !quoted;
+        } else if (!quoted && *p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            return;
+        }
+    }
+}
+
+/* A value in double quotes keeps its spaces and '#'; \" and \\ stand for
+ * themselves. Unquotes in place; -1 if the closing quote is not last. */
+static int unquote(char *value)
+{
+    if (value[0] != '"') {
+        return 0;
+    }
+    char *out = value;
+    for (const char *p = value + 1; *p != '\0'; p++) {
+        if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
+            *out++ = *++p;
+        } else if (*p == '"') {
+            if (p[1] != '\0') {
+                return -1;
+            }
+            *out = '\0';
+            return 0;
+        } else {
+            *out++ = *p;
+        }
+    }
+    return -1;
+}
+
 static int parse_line(sl_config *cfg, char *line, unsigned lineno, char *err, size_t err_len)
 {
-    char *hash = strchr(line, '#');
-    if (hash != NULL) {
-        *hash = '\0';
-    }
+    strip_comment(line);
     char *s = trim(line);
     if (*s == '\0') {
         return 0;
@@ -362,6 +400,11 @@ static int parse_line(sl_config *cfg, char *line, unsigned lineno, char *err, si
     *eq = '\0';
     char *name = trim(s);
     char *value = trim(eq + 1);
+    if (unquote(value) != 0) {
+        snprintf(err, err_len, "%s:%u: unterminated quote in the value of %s", cfg->path, lineno,
+                 name);
+        return -1;
+    }
     const key_def *k = find_key(name);
     if (k == NULL) {
         snprintf(err, err_len, "%s:%u: unknown key '%s'", cfg->path, lineno, name);

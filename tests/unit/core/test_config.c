@@ -91,6 +91,26 @@ static void test_load_ok(void **state)
     unlink(path);
 }
 
+/* '#' is a comment only at the start or after a blank, outside quotes. */
+static void test_load_hash_and_quotes(void **state)
+{
+    char *path = write_conf("hostname = mx#1.example   # the '#' before this is not a comment\n"
+                            "userdb_driver = pgsql\n"
+                            "userdb_connect = \"host=db password=a #b \\\"c\\\\d\" # comment\n"
+                            "  # indented comment\n"
+                            "auth_realm = \"\"\n");
+    sl_config cfg;
+    char err[256] = "";
+    if (sl_config_load(path, &cfg, err, sizeof(err)) != 0) {
+        fail_msg("load: %s", err);
+    }
+    assert_string_equal(cfg.hostname, "mx#1.example");
+    assert_string_equal(cfg.userdb_connect, "host=db password=a #b \"c\\d");
+    assert_string_equal(cfg.auth_realm, "");
+    sl_config_deinit(&cfg);
+    unlink(path);
+}
+
 static void test_load_errors(void **state)
 {
     static const struct {
@@ -102,6 +122,8 @@ static void test_load_errors(void **state)
         {"just words\n", "expected 'key = value'"},
         {"line_length_max = 100\n", "line_length_max must be between"},
         {"\n\nidle_timeout = soon\n", ":3: bad value for idle_timeout"},
+        {"hostname = \"mx.example\n", ":1: unterminated quote in the value of hostname"},
+        {"hostname = \"mx\" example\n", ":1: unterminated quote in the value of hostname"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *path = write_conf(cases[i].text);
@@ -186,9 +208,13 @@ static void test_listen_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_durations), cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_load_ok),   cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_allow),     cmocka_unit_test(test_listen_parse),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_load_ok),
+        cmocka_unit_test(test_load_hash_and_quotes),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_allow),
+        cmocka_unit_test(test_listen_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
