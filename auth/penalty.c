@@ -18,6 +18,8 @@ typedef struct penalty_entry {
     bool used;
     unsigned level;
     uint64_t last_ms; /* time of the last failure */
+    uint32_t sums[PENALTY_SUMS]; /* the last attempts, 0 = empty */
+    uint32_t sums_next;
     uint32_t chain;   /* next entry in the same bucket */
     uint32_t older;   /* age list; the free list runs through younger */
     uint32_t younger;
@@ -188,7 +190,37 @@ uint64_t penalty_delay_ms(penalty *p, const uint8_t key[PENALTY_KEY_BYTES], uint
     return until > now_ms ? until - now_ms : 0;
 }
 
-void penalty_failure(penalty *p, const uint8_t key[PENALTY_KEY_BYTES], uint64_t now_ms)
+uint32_t penalty_attempt_sum(const penalty *p, sl_slice user, sl_slice password)
+{
+    /* FNV-1a over secret, user, a separator no user name holds, password. */
+    uint64_t h = 14695981039346656037ull;
+    uint8_t secret[8];
+    memcpy(secret, &p->cfg.sum_secret, sizeof(secret));
+    const sl_slice parts[] = {{secret, sizeof(secret)}, user, {(const uint8_t *)"", 1}, password};
+    for (size_t i = 0; i < SL_ARRAY_LEN(parts); i++) {
+        for (size_t j = 0; j < parts[i].len; j++) {
+            h = (h ^ parts[i].ptr[j]) * 1099511628211ull;
+        }
+    }
+    uint32_t sum = (uint32_t)(h ^ (h >> 32));
+    return sum != 0 ? sum : 1;
+}
+
+/* Whether sum is one of e's remembered attempts; if not, remember it. */
+static bool penalty_seen_sum(penalty_entry *e, uint32_t sum)
+{
+    for (size_t i = 0; i < PENALTY_SUMS; i++) {
+        if (e->sums[i] == sum) {
+            return true;
+        }
+    }
+    e->sums[e->sums_next] = sum;
+    e->sums_next = (e->sums_next + 1) % PENALTY_SUMS;
+    return false;
+}
+
+void penalty_failure(penalty *p, const uint8_t key[PENALTY_KEY_BYTES], uint32_t attempt_sum,
+                     uint64_t now_ms)
 {
     uint32_t i = penalty_live(p, key, now_ms);
     if (i == PENALTY_NONE) {
@@ -201,6 +233,8 @@ void penalty_failure(penalty *p, const uint8_t key[PENALTY_KEY_BYTES], uint64_t 
         memcpy(e->key, key, PENALTY_KEY_BYTES);
         e->used = true;
         e->level = 0;
+        memset(e->sums, 0, sizeof(e->sums));
+        e->sums_next = 0;
         size_t b = penalty_bucket(p, key);
         e->chain = p->buckets[b];
         p->buckets[b] = i;
@@ -209,7 +243,8 @@ void penalty_failure(penalty *p, const uint8_t key[PENALTY_KEY_BYTES], uint64_t 
         penalty_unlink_age(p, i);
     }
     penalty_entry *e = &p->entries[i];
-    if (e->level < PENALTY_LEVEL_MAX) {
+    bool repeat = attempt_sum != 0 && penalty_seen_sum(e, attempt_sum);
+    if (!repeat && e->level < PENALTY_LEVEL_MAX) {
         e->level++;
     }
     e->last_ms = now_ms;

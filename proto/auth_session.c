@@ -109,6 +109,7 @@ typedef struct auth_req {
     bool from_cache;
     bool requeried;
     bool mech_started;
+    uint32_t attempt_sum; /* user+password of a plaintext attempt, 0 = none (penalty.h) */
     uint8_t key[PENALTY_KEY_BYTES];
     char service[SASL_SERVICE_BYTES_MAX + 1];
     char lip[AUTH_IP_BYTES];
@@ -519,7 +520,7 @@ static void req_fail_ex(auth_req *r, const char *code, const char *reason, bool 
     r->fail_len = (size_t)n;
     uint64_t now_ms = sl_clock_ms();
     if (penalise && r->has_key && !r->no_penalty) {
-        penalty_failure(s->pen, r->key, now_ms);
+        penalty_failure(s->pen, r->key, r->attempt_sum, now_ms);
     }
     stat_result(s, r->mech, SL_AUTH_FAIL);
     req_log(r, "failed", detail);
@@ -773,6 +774,10 @@ static void req_status(auth_req *r, sasl_status st)
             return;
         }
         r->need = st;
+        if (st == SASL_NEED_VERIFY_PLAIN) {
+            sl_slice user = {(const uint8_t *)r->user, strlen(r->user)};
+            r->attempt_sum = penalty_attempt_sum(c->srv->pen, user, r->out.password);
+        }
         req_lookup(r);
         return;
     case SASL_OK:
@@ -878,8 +883,8 @@ static void handle_auth(auth_conn *c, const auth_event *ev)
         uint64_t delay = penalty_delay_ms(s->pen, r->key, now);
         if (delay > 0) {
             sl_stat_add(&s->st->auth_penalties, 1);
-            sl_debug("auth(%u/%u): rip %s penalised: held %llu ms", c->cuid, r->id, r->rip,
-                     (unsigned long long)delay);
+            sl_debug("auth(%u/%u): rip %s penalised: held %llu ms (level %u)", c->cuid, r->id,
+                     r->rip, (unsigned long long)delay, penalty_level(s->pen, r->key, now));
             r->state = REQ_HELD_PENALTY;
             timer_add(r, now + delay);
             return;
@@ -1329,6 +1334,9 @@ static void server_make_tables(auth_server *s, const sl_config *cfg)
                          .init_ms = max < AUTH_PENALTY_INIT_MS ? max : AUTH_PENALTY_INIT_MS,
                          .max_ms = max,
                          .expire_ms = AUTH_PENALTY_EXPIRE_MS};
+    if (getrandom(&pc.sum_secret, sizeof(pc.sum_secret), 0) != (ssize_t)sizeof(pc.sum_secret)) {
+        pc.sum_secret = sl_clock_us() ^ (uint64_t)getpid() << 32; /* only keys the sums */
+    }
     s->pen = penalty_new(&pc);
 }
 

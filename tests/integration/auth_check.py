@@ -327,12 +327,14 @@ def check_delay_not_blocking(host, port):
 
 
 def check_penalty(host, port):
-    """One rip fails repeatedly and waits longer each time; another does not."""
+    """One rip fails repeatedly and waits longer each time; another does not.
+    Every guess is a new password: a repeated one does not raise the penalty
+    (checked in test_auth_bruteforce)."""
     x = Conn(host, port)
     y = Conn(host, port)
     times = []
     for rid in (1, 2, 3):
-        ln, took = timed_plain(x, rid, U1, "wrong", "198.51.100.9")
+        ln, took = timed_plain(x, rid, U1, "wrong-%d" % rid, "198.51.100.9")
         CHECK.eq(f"penalty: failure {rid} from one rip is a FAIL", ln, f"FAIL\t{rid}")
         times.append(took)
     ln, took_y = timed_plain(y, 1, U1, "wrong", "203.0.113.9")
@@ -345,8 +347,8 @@ def check_penalty(host, port):
                got=[f"{t:.2f}" for t in times])
     CHECK.true("penalty: another rip is not penalised", took_y < 3.0, got=f"{took_y:.2f}s")
     # a penalised IPv6 /48 covers its neighbours
-    ln, _ = timed_plain(y, 2, U1, "wrong", "2001:db8:5::1")
-    ln, _ = timed_plain(y, 3, U1, "wrong", "2001:db8:5::2")
+    ln, _ = timed_plain(y, 2, U1, "wrong-a", "2001:db8:5::1")
+    ln, _ = timed_plain(y, 3, U1, "wrong-b", "2001:db8:5::2")
     ln, took = timed_plain(y, 4, U1, DEMO, "2001:db8:5:ffff::3")
     CHECK.eq("penalty: a held right password still succeeds", ln, f"OK\t4\tuser={U1}")
     CHECK.true("penalty: IPv6 penalised by /48", took >= 1.5, got=f"{took:.2f}s")

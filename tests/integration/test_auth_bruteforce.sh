@@ -191,4 +191,30 @@ t_log "LMTP during the flood: $DURING msg/s (before: $BEFORE)"
 t_eq "LMTP keeps >= 30% of its rate during the flood" \
     "$(python3 -c 'import sys; print("yes" if float(sys.argv[1]) >= 0.3 * float(sys.argv[2]) else "no: %s vs %s msg/s" % (sys.argv[1], sys.argv[2]))' "$DURING" "$BEFORE")" yes
 auth_stop bf
+
+# A client retrying one stale password is not guessing: as in Dovecot, a
+# failure that repeats one of the rip's last 10 user+password attempts does
+# not raise its penalty level; a new password does. Read from the debug log
+# of a second endpoint, which names the level of every held AUTH.
+if [ "$AUTH_BACKEND" = sluice ]; then
+    auth_start rep sluice auth_failure_delay=100ms auth_penalty_max=1s log_level=debug
+    REP=$T_WORK/repeat.py
+    cat >"$REP" <<'PY'
+import sys
+from authproto import AuthConn
+from itest import CHECK
+c = AuthConn(sys.argv[1])
+c.handshake()
+for pw in ["stale-pw", "stale-pw", "stale-pw", "stale-pw", "new-guess", "stale-pw", "x"]:
+    CHECK.eq("wrong password %s: FAIL" % pw, c.plain("user0002@example.test", pw, rip="198.51.100.77")[0], "FAIL")
+c.close()
+CHECK.done()
+PY
+    t_py "repeated password" "$REP" "$AUTH_INET"
+    LEVELS=$(grep -o 'rip 198.51.100.77 penalised: held [0-9]* ms (level [0-9]*)' \
+        "${AUTH_DIRS[rep]}/log" | sed 's/.*level \([0-9]*\))/\1/' | tr '\n' ' ')
+    t_eq "penalty levels of the held attempts (stale x3, then a new guess, stale again)" \
+        "$LEVELS" "1 1 1 1 2 2 "
+    auth_stop rep
+fi
 t_done

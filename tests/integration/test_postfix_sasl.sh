@@ -67,9 +67,14 @@ EPS=()                 # endpoint names: <backend>-inet, <backend>-unix
 declare -A EP_PATH
 for b in "${BACKENDS[@]}"; do
     if [ "$b" = sluice ]; then
+        # The UNIX socket is Postfix's alone (smtpd runs as mail_owner
+        # postfix): the case table over it proves auth_unix_owner/group/mode.
         auth_start "$b" sluice auth_ntlm=yes "auth_mechanisms=$AUTH_MECHS_DEFAULT NTLM" \
-            "auth_failure_delay=1s"
+            "auth_failure_delay=1s" auth_unix_owner=postfix auth_unix_group=postfix \
+            auth_unix_mode=0600
         EP_MECHS[$b]="$AUTH_MECHS_DEFAULT NTLM"
+        t_eq "sluice's auth socket: owner, group and mode" "$(stat -c '%U %G %a' "$AUTH_UNIX")" \
+            "postfix postfix 600"
     else
         auth_start "$b" dovecot "auth_failure_delay=1 secs"
         EP_MECHS[$b]=$AUTH_MECHS_DEFAULT

@@ -79,7 +79,7 @@ static void test_schedule(void **state)
                  (unsigned long long)penalty_delay_ms(p, k, now));
     }
     for (size_t i = 0; i < SL_ARRAY_LEN(want_wait); i++) {
-        penalty_failure(p, k, now);
+        penalty_failure(p, k, 0, now);
         uint64_t got = penalty_delay_ms(p, k, now);
         if (got != want_wait[i]) {
             fail_msg("after %zu failures: got delay %llu, want %llu", i + 1,
@@ -108,7 +108,7 @@ static void test_level_saturates(void **state)
     uint8_t k[PENALTY_KEY_BYTES];
     key_of("203.0.113.9", k);
     for (int i = 0; i < 100; i++) {
-        penalty_failure(p, k, 5);
+        penalty_failure(p, k, 0, 5);
     }
     assert_int_equal(penalty_level(p, k, 5), PENALTY_LEVEL_MAX);
     uint64_t want = 2000ull << (PENALTY_LEVEL_MAX - 1);
@@ -132,9 +132,9 @@ static void test_success_resets_and_ips_independent(void **state)
     key_of("192.0.2.11", b);
     key_of("2001:db8:aa::1", a6);
     key_of("2001:db8:aa:1::99", a6_same48);
-    penalty_failure(p, a, 100);
-    penalty_failure(p, a, 100);
-    penalty_failure(p, a6, 100);
+    penalty_failure(p, a, 0, 100);
+    penalty_failure(p, a, 0, 100);
+    penalty_failure(p, a6, 0, 100);
     assert_int_equal(penalty_delay_ms(p, a, 100), 4000);
     assert_int_equal(penalty_delay_ms(p, b, 100), 0);
     assert_int_equal(penalty_delay_ms(p, a6_same48, 100), 2000);
@@ -144,7 +144,7 @@ static void test_success_resets_and_ips_independent(void **state)
     assert_int_equal(penalty_level(p, a, 100), 0);
     assert_int_equal(penalty_count(p), 1);
     /* After a reset the schedule starts over. */
-    penalty_failure(p, a, 200);
+    penalty_failure(p, a, 0, 200);
     assert_int_equal(penalty_delay_ms(p, a, 200), 2000);
     penalty_success(p, b); /* unknown: no effect */
     assert_int_equal(penalty_count(p), 2);
@@ -159,13 +159,13 @@ static void test_expiry(void **state)
     penalty *p = penalty_new(&cfg);
     uint8_t k[PENALTY_KEY_BYTES];
     key_of("192.0.2.77", k);
-    penalty_failure(p, k, 0);
-    penalty_failure(p, k, 10000);
+    penalty_failure(p, k, 0, 0);
+    penalty_failure(p, k, 0, 10000);
     assert_int_equal(penalty_level(p, k, 69999), 2);
     assert_int_equal(penalty_level(p, k, 70000), 0);
     assert_int_equal(penalty_count(p), 0);
     /* A failure after expiry starts at level 1. */
-    penalty_failure(p, k, 80000);
+    penalty_failure(p, k, 0, 80000);
     assert_int_equal(penalty_level(p, k, 80000), 1);
     penalty_free(&p);
 }
@@ -185,15 +185,15 @@ static void test_bounded_lru(void **state)
         key_of(ip, k[i]);
     }
     for (int i = 0; i < 4; i++) {
-        penalty_failure(p, k[i], (uint64_t)i);
+        penalty_failure(p, k[i], 0, (uint64_t)i);
     }
-    penalty_failure(p, k[0], 10); /* k[0] is now the youngest; k[1] the oldest */
-    penalty_failure(p, k[4], 11); /* evicts k[1] */
+    penalty_failure(p, k[0], 0, 10); /* k[0] is now the youngest; k[1] the oldest */
+    penalty_failure(p, k[4], 0, 11); /* evicts k[1] */
     assert_int_equal(penalty_count(p), 4);
     assert_int_equal(penalty_level(p, k[0], 12), 2);
     assert_int_equal(penalty_level(p, k[1], 12), 0);
     assert_int_equal(penalty_level(p, k[2], 12), 1);
-    penalty_failure(p, k[5], 13); /* evicts k[2] */
+    penalty_failure(p, k[5], 0, 13); /* evicts k[2] */
     assert_int_equal(penalty_level(p, k[2], 14), 0);
     assert_int_equal(penalty_level(p, k[3], 14), 1);
     assert_int_equal(penalty_level(p, k[5], 14), 1);
@@ -204,9 +204,61 @@ static void test_bounded_lru(void **state)
         char ip[32];
         snprintf(ip, sizeof(ip), "172.16.%d.%d", i / 256, i % 256);
         key_of(ip, kk);
-        penalty_failure(p, kk, 100 + (uint64_t)i);
+        penalty_failure(p, kk, 0, 100 + (uint64_t)i);
         assert_true(penalty_count(p) <= 4);
     }
+    penalty_free(&p);
+}
+
+static uint32_t sum_of(const penalty *p, const char *user, const char *password)
+{
+    sl_slice u = {(const uint8_t *)user, strlen(user)};
+    sl_slice pw = {(const uint8_t *)password, strlen(password)};
+    return penalty_attempt_sum(p, u, pw);
+}
+
+/* A repeated user+password does not raise the level; a new one does. Only
+ * the last PENALTY_SUMS attempts count, and the wait restarts either way. */
+static void test_repeated_attempt(void **state)
+{
+    (void)state;
+    penalty *p = penalty_new(&cfg_default);
+    uint8_t k[PENALTY_KEY_BYTES];
+    key_of("203.0.113.9", k);
+    uint32_t stale = sum_of(p, "alice@example.test", "old-password");
+    assert_int_not_equal(stale, 0);
+    assert_int_not_equal(stale, sum_of(p, "alice@example.test", "old-passwore"));
+    assert_int_not_equal(stale, sum_of(p, "bob@example.test", "old-password"));
+    assert_int_not_equal(sum_of(p, "ab", "c"), sum_of(p, "a", "bc"));
+    for (int i = 0; i < 5; i++) {
+        penalty_failure(p, k, stale, 1000 * (uint64_t)i);
+        if (penalty_level(p, k, 1000 * (uint64_t)i) != 1) {
+            fail_msg("stale password, failure %d: got level %u, want 1", i,
+                     penalty_level(p, k, 1000 * (uint64_t)i));
+        }
+    }
+    assert_int_equal(penalty_delay_ms(p, k, 4000), 2000); /* from the last failure */
+    /* PENALTY_SUMS distinct guesses: each raises the level (up to the maximum). */
+    char guess[32];
+    for (int i = 0; i < PENALTY_SUMS; i++) {
+        snprintf(guess, sizeof(guess), "guess%d", i);
+        penalty_failure(p, k, sum_of(p, "alice@example.test", guess), 5000);
+    }
+    unsigned level = penalty_level(p, k, 5000);
+    assert_int_equal(level, 1 + PENALTY_SUMS);
+    /* The stale one has been pushed out of the last PENALTY_SUMS: it counts again. */
+    penalty_failure(p, k, stale, 5000);
+    assert_int_equal(penalty_level(p, k, 5000), level + 1);
+    /* No sum (a challenge-response mechanism): always raises. */
+    penalty_failure(p, k, 0, 5000);
+    penalty_failure(p, k, 0, 5000);
+    assert_int_equal(penalty_level(p, k, 5000), level + 3);
+    /* The secret keys the sum. */
+    penalty_config other = cfg_default;
+    other.sum_secret = cfg_default.sum_secret + 1;
+    penalty *q = penalty_new(&other);
+    assert_int_not_equal(sum_of(q, "alice@example.test", "old-password"), stale);
+    penalty_free(&q);
     penalty_free(&p);
 }
 
@@ -219,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_success_resets_and_ips_independent),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_bounded_lru),
+        cmocka_unit_test(test_repeated_attempt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
