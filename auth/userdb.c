@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -484,7 +485,7 @@ static int userdb_column_find(const char *const *names, size_t names_n, const ch
 void userdb_columns_map(const char *const *names, size_t names_n, userdb_columns *out)
 {
     static const char *const maildir[] = {"maildir", "home", "mail"};
-    static const char *const quota[] = {"quota_bytes", "quota"};
+    static const char *const quota[] = {"quota_bytes", "quota", "quota_rule"};
     static const char *const active[] = {"active"};
     static const char *const password[] = {"password"};
     SL_ASSERT(out != NULL);
@@ -520,10 +521,83 @@ bool userdb_text_active(userdb_text t)
     return false;
 }
 
+/* a * b, saturating. */
+static uint64_t userdb_mul_sat(uint64_t a, uint64_t b)
+{
+    return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+/* One "storage=V" or "bytes=V" value (unit is its default multiplier):
+ * digits, then at most one unit letter. 0 when relative, a percentage or
+ * malformed. */
+static uint64_t userdb_rule_limit(const char *p, size_t n, uint64_t unit)
+{
+    if (n == 0 || p[0] < '0' || p[0] > '9') {
+        return 0; /* "+100M", "-10%" and the like are relative to another rule */
+    }
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+        v = userdb_mul_sat(v, 10);
+        v = v > UINT64_MAX - (uint64_t)(p[i] - '0') ? UINT64_MAX : v + (uint64_t)(p[i] - '0');
+    }
+    if (i == n) {
+        return userdb_mul_sat(v, unit);
+    }
+    if (i + 1 != n) {
+        return 0;
+    }
+    static const char units[] = "bkmgt";
+    const char *u = p[i] != '\0' ? strchr(units, tolower((unsigned char)p[i])) : NULL;
+    if (u == NULL) {
+        return 0;
+    }
+    return userdb_mul_sat(v, (uint64_t)1 << (10 * (u - units)));
+}
+
+/* A Dovecot quota rule: "[<mailbox>:]<limit> <limit>...". */
+static uint64_t userdb_quota_rule(const char *p, size_t n)
+{
+    const char *colon = memchr(p, ':', n);
+    if (colon != NULL) {
+        size_t name_len = (size_t)(colon - p);
+        if (name_len != 1 || (p[0] != '*' && p[0] != '?')) {
+            return 0;
+        }
+        n -= name_len + 1;
+        p = colon + 1;
+    }
+    uint64_t limit = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (p[i] == ' ' || p[i] == '\t')) {
+            i++;
+        }
+        size_t start = i;
+        while (i < n && p[i] != ' ' && p[i] != '\t') {
+            i++;
+        }
+        const char *w = p + start;
+        size_t wn = i - start;
+        if (wn == 6 && strncasecmp(w, "ignore", 6) == 0) {
+            return 0;
+        }
+        if (wn > 8 && strncasecmp(w, "storage=", 8) == 0) {
+            limit = userdb_rule_limit(w + 8, wn - 8, 1024);
+        } else if (wn > 6 && strncasecmp(w, "bytes=", 6) == 0) {
+            limit = userdb_rule_limit(w + 6, wn - 6, 1);
+        }
+    }
+    return limit;
+}
+
 uint64_t userdb_text_quota(userdb_text t)
 {
     if (t.ptr == NULL || t.len == 0 || t.ptr[0] == '-') {
         return 0;
+    }
+    if (memchr(t.ptr, '=', t.len) != NULL) {
+        return userdb_quota_rule(t.ptr, t.len);
     }
     uint64_t v = 0;
     for (size_t i = t.ptr[0] == '+' ? 1 : 0; i < t.len && t.ptr[i] >= '0' && t.ptr[i] <= '9';

@@ -153,7 +153,14 @@ typedef struct userdb_text {
  * or an integer equal to 0; NULL is active. */
 bool userdb_text_active(userdb_text t);
 
-/* Leading decimal integer; NULL, negative or no digits = 0 (no limit). */
+/* The quota in bytes, 0 = no limit. Either a number of bytes (its leading
+ * decimal integer; NULL, negative or no digits = 0), or a Dovecot quota rule
+ * as a userdb returns it for the quota plugin ("*:storage=1G",
+ * "*:bytes=1048576", "storage=512M"): the rule for "*" or "?" (or one with
+ * no mailbox name), where storage= counts KiB and bytes= bytes unless a unit
+ * follows (b, k, M, G, T; any case), and "ignore" means no limit. Relative
+ * (+/-) and percentage limits, messages=, and rules for one mailbox say
+ * nothing about the whole mailbox: they give 0. */
 uint64_t userdb_text_quota(userdb_text t);
 
 /* Fills out from one row. An empty, NULL, too long or NUL-holding maildir is

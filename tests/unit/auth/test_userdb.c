@@ -376,6 +376,13 @@ static void test_columns_map(void **state)
     userdb_columns_map(c, SL_ARRAY_LEN(c), &got);
     assert_int_equal(got.maildir, -1);
     assert_int_equal(got.quota, -1);
+    /* Dovecot's userdb field name; quota_bytes or quota win over it. */
+    static const char *const d[] = {"maildir", "quota_rule"};
+    static const char *const e[] = {"quota_rule", "maildir", "quota"};
+    userdb_columns_map(d, SL_ARRAY_LEN(d), &got);
+    assert_int_equal(got.quota, 1);
+    userdb_columns_map(e, SL_ARRAY_LEN(e), &got);
+    assert_int_equal(got.quota, 2);
 }
 
 static userdb_text test_text(const char *s)
@@ -408,6 +415,42 @@ static void test_text_rules(void **state)
                      cases[i].v ? cases[i].v : "NULL", a, q, cases[i].active, cases[i].quota);
         }
     }
+    /* Dovecot quota rules, as a userdb returns them for the quota plugin. */
+    static const struct {
+        const char *v;
+        uint64_t quota;
+    } rules[] = {
+        {"*:storage=1G", 1073741824ULL},
+        {"*:storage=1024", 1048576},         /* a bare storage= counts KiB */
+        {"*:bytes=1048576", 1048576},
+        {"*:bytes=10M", 10485760},
+        {"?:storage=512m", 536870912},
+        {"storage=2k", 2048},                 /* no mailbox name: the default rule */
+        {"*:storage=100B", 100},
+        {"*:messages=1000 storage=1T", 1099511627776ULL},
+        {"*:storage=1G messages=10", 1073741824ULL},
+        {"*:storage=1G ignore", 0},
+        {"*:ignore", 0},
+        {"Trash:storage=+100M", 0},           /* one mailbox's rule: not the limit */
+        {"INBOX:storage=1G", 0},
+        {"*:storage=+100M", 0},               /* relative */
+        {"*:storage=10%", 0},                 /* a percentage */
+        {"*:storage=1X", 0},
+        {"*:storage=1GB", 0},
+        {"*:storage=", 0},
+        {"*:messages=100", 0},
+        {"*:storage=99999999999999999999G", UINT64_MAX},
+        {"*:storage=17179869184T", UINT64_MAX},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(rules); i++) {
+        uint64_t q = userdb_text_quota(test_text(rules[i].v));
+        if (q != rules[i].quota) {
+            fail_msg("quota rule '%s': got %" PRIu64 ", want %" PRIu64, rules[i].v, q,
+                     rules[i].quota);
+        }
+    }
+    userdb_text nul_unit = {"*:storage=1\0", 12};
+    assert_int_equal(userdb_text_quota(nul_unit), 0);
     /* Only the given length counts: "0" followed by more bytes is not "0". */
     userdb_text part = {"0x", 1};
     assert_false(userdb_text_active(part));
