@@ -6,8 +6,9 @@
 # {PLAIN} passwords, a {SHA512-CRYPT} user made by sluice-pw; CANCEL;
 # protocol violations that disconnect; the per-connection cap; the failure
 # delay (without blocking others); the per-IP penalty; a UNIX listener;
-# stats; and a passdb outage (connection closed, then recovery). The log
-# must never hold a password.
+# stats; a passdb outage (connection closed, then recovery); SIGHUP (new
+# mechanisms, the penalty table kept, an unknown mechanism refused). The log must
+# never hold a password.
 source "$(dirname "$0")/lib.sh"
 t_init
 t_need python3
@@ -52,6 +53,65 @@ t_match "a passdb outage is logged" "$log" 'tempfail user=<user0003@example.test
 t_eq "no password in the log" "$(grep -c -e 's3cret-crypt' -e 'not-the-password' "$SLUICE_LOG")" 0
 resp=$(printf '\0user0001@example.test\0demo' | base64 -w0)
 t_eq "no response data in the log" "$(grep -cF "$resp" "$SLUICE_LOG")" 0
+
+# ---------------------------------------------------------------- SIGHUP
+# A reload swaps in the new mechanisms for new connections, keeps the penalty
+# table when the delays stay the same (a guessing client keeps its slate), and
+# an unknown mechanism leaves the offered ones in place.
+sluice_conf "$CONF" cores=1 \
+    "auth_listen=127.0.0.1:$AUTH_PORT, unix:$T_WORK/auth.sock" \
+    "stats_listen=127.0.0.1:$STATS_PORT" \
+    "password_query=SELECT password, active FROM mailbox WHERE username = '%u'" \
+    "auth_mechanisms=PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256" \
+    default_pass_scheme=PLAIN auth_requests_per_conn_max=3 auth_cache_ttl=3s
+sluice_start "$CONF"
+wait_tcp 127.0.0.1 "$AUTH_PORT" 10 "$SLUICE_PID" || t_fail "auth port listens (reload run)" "closed" "open"
+RELOAD_PY=$T_WORK/reload.py
+cat >"$RELOAD_PY" <<'PY'
+import sys, time
+from authproto import AuthConn
+from itest import CHECK
+target, step = sys.argv[1], sys.argv[2]
+c = AuthConn(target)
+mechs = sorted(c.handshake())
+if step == "before":
+    CHECK.eq("before the reload: mechanisms offered", mechs,
+             ["CRAM-MD5", "LOGIN", "PLAIN", "SCRAM-SHA-256"])
+    for i in (1, 2, 3):  # three new guesses: penalty level 3 (a 6 s wait)
+        CHECK.eq("guess %d from 198.51.100.50: FAIL" % i,
+                 c.plain("user0001@example.test", "guess-%d" % i, rip="198.51.100.50")[0], "FAIL")
+else:
+    want = ["LOGIN", "PLAIN"]
+    CHECK.eq("after the %s: mechanisms offered to a new connection" % step, mechs, want)
+    if step == "reload":
+        t0 = time.monotonic()
+        verb = c.plain("user0001@example.test", "demo", rip="198.51.100.50")[0]
+        took = time.monotonic() - t0
+        CHECK.eq("after the reload: the right password from the penalised rip: OK", verb, "OK")
+        CHECK.true("after the reload: that rip is still held (penalty kept)", took >= 1.0,
+                   "%.2f s" % took, ">= 1 s")
+        t0 = time.monotonic()
+        verb = c.plain("user0001@example.test", "demo", rip="198.51.100.51")[0]
+        CHECK.true("after the reload: another rip is not held", time.monotonic() - t0 < 1.0,
+                   "%.2f s" % (time.monotonic() - t0), "< 1 s")
+c.close()
+CHECK.done()
+PY
+t_py "before the reload" "$RELOAD_PY" "127.0.0.1:$AUTH_PORT" before
+sed -i 's/^auth_mechanisms = .*/auth_mechanisms = PLAIN LOGIN/' "$CONF"
+kill -HUP "$SLUICE_PID"
+for _ in $(seq 50); do grep -q 'configuration reloaded' "$SLUICE_LOG" && break; sleep 0.1; done
+t_match "SIGHUP: the reload is logged" "$(cat "$SLUICE_LOG")" 'configuration reloaded'
+t_py "after the reload" "$RELOAD_PY" "127.0.0.1:$AUTH_PORT" reload
+sed -i 's/^auth_mechanisms = .*/auth_mechanisms = PLAIN BOGUS/' "$CONF"
+kill -HUP "$SLUICE_PID"
+for _ in $(seq 50); do grep -q 'keeping the mechanisms' "$SLUICE_LOG" && break; sleep 0.1; done
+t_match "SIGHUP with an unknown mechanism: the endpoint keeps its mechanisms and says why" \
+    "$(cat "$SLUICE_LOG")" \
+    "auth: reload: auth_mechanisms: unknown mechanism 'BOGUS': keeping the mechanisms offered before"
+t_py "after the refused mechanism" "$RELOAD_PY" "127.0.0.1:$AUTH_PORT" "refused mechanism"
+sluice_stop
+t_eq "sluice exits 0 (reload run)" "$SLUICE_RC" 0
 
 # An unknown mechanism name in the config is refused at start.
 sluice_conf "$CONF" "auth_listen=127.0.0.1:$AUTH_PORT" "auth_mechanisms=PLAIN BOGUS"
