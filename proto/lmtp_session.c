@@ -6,6 +6,13 @@
  * accumulate in order in the connection's output and leave together when
  * processing stops, so a pipelined MAIL/RCPT.../DATA group gets one send.
  *
+ * Lookups: a RCPT that misses the core's cache waits for its answer, but
+ * before it does, the RCPT lines already received behind it are read ahead
+ * and their users looked up at once (Redis pipelines them, the resolver
+ * threads take them in parallel). Their answers wait in the connection's
+ * lookup table for their RCPT, which still runs in order: replies and
+ * transaction state never run ahead of the input.
+ *
  * Lifetime: a connection counts its operations in flight; close marks it,
  * cancels its receive and frees it only when nothing the kernel can still
  * touch refers to it. A transaction handed to store/ is abandoned (store
@@ -29,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -63,6 +71,21 @@ typedef struct rcpt_ent {
     int store_idx;
     store_outcome outcome;
 } rcpt_ent;
+
+/* A recipient lookup of the current transaction (see the top comment). */
+#define LOOKUPS_MAX 64
+
+typedef enum lookup_state {
+    LOOKUP_FREE = 0, /* unused, or a read-ahead that could not be queued */
+    LOOKUP_INFLIGHT,
+    LOOKUP_DONE,
+} lookup_state;
+
+typedef struct lookup {
+    lookup_state state;
+    char user[USERDB_ADDR_BYTES_MAX];
+    userdb_result result;
+} lookup;
 
 typedef struct pending_rcpt {
     char *addr;
@@ -117,6 +140,10 @@ typedef struct conn {
     size_t rcpts_n;
     size_t rcpts_cap;
     pending_rcpt pending;
+    lookup *lookups; /* LOOKUPS_MAX entries once needed, else NULL */
+    unsigned lookups_n;
+    uint8_t lookups_epoch; /* answers of an earlier table are ignored */
+    unsigned lookup_wait;  /* the entry the pending RCPT waits for */
 
     bool in_data;  /* DATA accepted or BDAT chunks being taken */
     bool chunking; /* a BDAT was seen in this transaction */
@@ -496,6 +523,7 @@ static void conn_flush(conn *c)
 /* ---- close ------------------------------------------------------------ */
 
 static void txn_reset(conn *c);
+static void lookups_reset(conn *c);
 
 static void conn_free(conn *c)
 {
@@ -506,6 +534,7 @@ static void conn_free(conn *c)
     free(c->inq);
     txn_reset(c);
     free(c->pending.addr);
+    free(c->lookups);
     free(c->parser);
     lmtp_out_deinit(&c->out);
     if (c->limited) {
@@ -581,6 +610,7 @@ static void txn_reset(conn *c)
     c->vsize = 0;
     c->too_big = false;
     c->msgid[0] = '\0';
+    lookups_reset(c);
 }
 
 static void next_transaction_id(conn *c)
@@ -680,21 +710,28 @@ static sl_lookup_result lookup_result(userdb_status st)
     return SL_LOOKUP_TEMPFAIL;
 }
 
-static uint64_t conn_token(const conn *c)
+/* A lookup's token: the connection (slot and the low 24 bits of its
+ * generation), the table's epoch and the entry. */
+static uint64_t lookup_token(const conn *c, unsigned idx)
 {
-    return ((uint64_t)c->slot << 32) | c->gen;
+    return ((uint64_t)c->slot << 40) | ((uint64_t)(c->gen & 0xffffff) << 16) |
+           ((uint64_t)c->lookups_epoch << 8) | idx;
 }
 
-/* The connection a lookup answer is for, or NULL if it went away (or moved
- * on) meanwhile. */
-static conn *conn_of_token(lmtp_server *s, uint64_t token)
+/* The connection a lookup answer is for, with its entry in *idx_out, or
+ * NULL if the connection went away or the transaction moved on meanwhile. */
+static conn *conn_of_token(lmtp_server *s, uint64_t token, unsigned *idx_out)
 {
-    uint32_t slot = (uint32_t)(token >> 32);
-    uint32_t gen = (uint32_t)token;
+    uint32_t slot = (uint32_t)(token >> 40);
+    uint32_t gen = (uint32_t)(token >> 16) & 0xffffff;
+    uint8_t epoch = (uint8_t)(token >> 8);
+    unsigned idx = (unsigned)(token & 0xff);
     conn *c = slot < s->conns_cap ? s->conns[slot] : NULL;
-    if (c == NULL || c->gen != gen || c->wait != WAIT_LOOKUP) {
+    if (c == NULL || (c->gen & 0xffffff) != gen || c->lookups_epoch != epoch ||
+        idx >= c->lookups_n || c->lookups[idx].state != LOOKUP_INFLIGHT) {
         return NULL;
     }
+    *idx_out = idx;
     return c;
 }
 
@@ -714,31 +751,140 @@ static void lookup_failed(conn *c, const userdb_result *r)
     rcpt_answer(c, r);
 }
 
-/* Ask a resolver thread (SQL); the answer comes to lmtp_server_resolver_ready. */
-static void lookup_sql(conn *c)
+/* The pending RCPT's answer, from its table entry. */
+static void lookup_use(conn *c, unsigned idx)
+{
+    const userdb_result *r = &c->lookups[idx].result;
+    if (r->status == USERDB_TEMPFAIL) {
+        lookup_failed(c, r);
+    } else {
+        rcpt_answer(c, r);
+    }
+}
+
+/* Entry idx has its answer; the RCPT waiting for it goes on. */
+static void lookup_done(conn *c, unsigned idx, const userdb_result *r)
+{
+    lookup *l = &c->lookups[idx];
+    l->result = *r;
+    l->state = LOOKUP_DONE;
+    if (c->wait == WAIT_LOOKUP && c->lookup_wait == idx) {
+        lookup_use(c, idx);
+        if (!c->closing) {
+            conn_process(c);
+        }
+    }
+}
+
+/* Ask a resolver thread (SQL); the answer comes to lmtp_server_resolver_ready.
+ * False if its queue is full. */
+static bool lookup_sql(conn *c, unsigned idx)
 {
     lmtp_server *s = c->srv;
-    pending_rcpt *p = &c->pending;
+    const char *user = c->lookups[idx].user;
     resolver_request req;
     memset(&req, 0, sizeof(req));
-    req.token = conn_token(c);
+    req.token = lookup_token(c, idx);
     req.kind = RESOLVER_USERDB;
-    snprintf(req.user, sizeof(req.user), "%s", p->user);
-    const char *at = strrchr(p->user, '@');
-    size_t local_len = at != NULL ? (size_t)(at - p->user) : strlen(p->user);
-    snprintf(req.localpart, sizeof(req.localpart), "%.*s", (int)local_len, p->user);
+    snprintf(req.user, sizeof(req.user), "%s", user);
+    const char *at = strrchr(user, '@');
+    size_t local_len = at != NULL ? (size_t)(at - user) : strlen(user);
+    snprintf(req.localpart, sizeof(req.localpart), "%.*s", (int)local_len, user);
     snprintf(req.domain, sizeof(req.domain), "%s", at != NULL ? at + 1 : "");
     if (resolver_submit(s->resolver, s->core_id, &req) != 0) {
-        userdb_result r = {.status = USERDB_TEMPFAIL};
         sl_warn("lmtp(%s): resolver queue full", c->sid);
-        lookup_failed(c, &r);
+        return false;
+    }
+    return true;
+}
+
+/* Forget the table: answers still under way are ignored when they come. */
+static void lookups_reset(conn *c)
+{
+    c->lookups_n = 0;
+    c->lookups_epoch++;
+}
+
+static int lookup_find(const conn *c, const char *user)
+{
+    for (unsigned i = 0; i < c->lookups_n; i++) {
+        if (c->lookups[i].state != LOOKUP_FREE && strcmp(c->lookups[i].user, user) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Start a lookup of user (Redis, else SQL) in a new entry; -1 when the
+ * table is full. A read-ahead that cannot be queued leaves its entry FREE
+ * (its RCPT asks again); the RCPT's own lookup gets a TEMPFAIL answer. */
+static int lookup_start(conn *c, const char *user, bool own)
+{
+    lmtp_server *s = c->srv;
+    if (c->lookups_n == LOOKUPS_MAX) {
+        return -1;
+    }
+    if (c->lookups == NULL) {
+        c->lookups = sl_malloc(LOOKUPS_MAX * sizeof(*c->lookups));
+    }
+    unsigned idx = c->lookups_n++;
+    lookup *l = &c->lookups[idx];
+    l->state = LOOKUP_INFLIGHT;
+    snprintf(l->user, sizeof(l->user), "%s", user);
+    if (s->redis != NULL && userdb_redis_lookup(s->redis, lookup_token(c, idx), user) == 0) {
+        return (int)idx; /* answered by lmtp_server_redis_answer */
+    }
+    if (!lookup_sql(c, idx)) {
+        l->state = own ? LOOKUP_DONE : LOOKUP_FREE;
+        l->result.status = USERDB_TEMPFAIL;
+    }
+    return (int)idx;
+}
+
+/* Look up, now, the users of the RCPT lines already received behind the
+ * current one, up to the first line that is not a RCPT (after DATA comes
+ * content) or is not whole in one buffer. A line read wrong here costs only
+ * a lookup: its RCPT is parsed for real when its turn comes. */
+static void lookup_read_ahead(conn *c)
+{
+    lmtp_server *s = c->srv;
+    if (lmtp_parser_mode(c->parser) != LMTP_MODE_COMMAND || c->parser->line_len != 0) {
+        return;
+    }
+    uint64_t now = sl_clock_ms();
+    for (unsigned k = 0; k < c->inq_n && c->lookups_n < LOOKUPS_MAX; k++) {
+        const inbuf *b = &c->inq[(c->inq_head + k) & (c->inq_cap - 1)];
+        const char *p = (const char *)sl_bufring_ptr(s->bufs, b->bid) + b->off;
+        size_t n = b->len - b->off;
+        while (n > 0 && c->lookups_n < LOOKUPS_MAX) {
+            const char *eol = memchr(p, '\n', n);
+            if (eol == NULL || n < 9 || strncasecmp(p, "RCPT TO:", 8) != 0) {
+                return;
+            }
+            const char *lt = memchr(p, '<', (size_t)(eol - p));
+            const char *gt = lt != NULL ? memchr(lt, '>', (size_t)(eol - lt)) : NULL;
+            char user[USERDB_ADDR_BYTES_MAX];
+            char local[USERDB_ADDR_BYTES_MAX];
+            char detail[USERDB_ADDR_BYTES_MAX];
+            userdb_result r;
+            if (gt != NULL &&
+                userdb_split_address((sl_slice){(const uint8_t *)lt + 1, (size_t)(gt - lt - 1)},
+                                     s->cfg->recipient_delimiter, user, sizeof(user), local,
+                                     sizeof(local), detail, sizeof(detail)) &&
+                lookup_find(c, user) < 0 && !userdb_cache_get(s->cache, user, now, &r)) {
+                lookup_start(c, user, false);
+            }
+            n -= (size_t)(eol - p) + 1;
+            p = eol + 1;
+        }
     }
 }
 
 void lmtp_server_redis_answer(lmtp_server *s, uint64_t token, userdb_redis_status status,
                               const userdb_result *result, uint64_t latency_us)
 {
-    conn *c = conn_of_token(s, token);
+    unsigned idx = 0;
+    conn *c = conn_of_token(s, token, &idx);
     static const sl_redis_result tally[] = {
         [USERDB_REDIS_HIT] = SL_REDIS_HIT,
         [USERDB_REDIS_MISS] = SL_REDIS_MISS,
@@ -752,18 +898,15 @@ void lmtp_server_redis_answer(lmtp_server *s, uint64_t token, userdb_redis_statu
         return;
     }
     if (status != USERDB_REDIS_HIT) {
-        lookup_sql(c);
-        if (c->wait != WAIT_LOOKUP && !c->closing) {
-            conn_process(c);
+        if (!lookup_sql(c, idx)) {
+            userdb_result r = {.status = USERDB_TEMPFAIL};
+            lookup_done(c, idx, &r);
         }
         return;
     }
     sl_stat_add(&s->st->lookups[SL_TIER_REDIS][lookup_result(result->status)], 1);
-    userdb_cache_put(s->cache, c->pending.user, result, sl_clock_ms());
-    rcpt_answer(c, result);
-    if (!c->closing) {
-        conn_process(c);
-    }
+    userdb_cache_put(s->cache, c->lookups[idx].user, result, sl_clock_ms());
+    lookup_done(c, idx, result);
 }
 
 static void cmd_rcpt(conn *c, const lmtp_event *ev)
@@ -809,11 +952,26 @@ static void cmd_rcpt(conn *c, const lmtp_event *ev)
         rcpt_answer(c, &r);
         return;
     }
-    c->wait = WAIT_LOOKUP;
-    if (s->redis != NULL && userdb_redis_lookup(s->redis, conn_token(c), p->user) == 0) {
-        return; /* answered by on_redis_lookup */
+    int idx = lookup_find(c, p->user);
+    if (idx >= 0 && c->lookups[idx].state == LOOKUP_DONE) {
+        lookup_use(c, (unsigned)idx); /* read ahead, already answered */
+        return;
     }
-    lookup_sql(c);
+    if (idx < 0) {
+        idx = lookup_start(c, p->user, true);
+        if (idx < 0) {
+            lookups_reset(c); /* a full table: read-aheads under way are dropped */
+            idx = lookup_start(c, p->user, true);
+            SL_ASSERT(idx >= 0);
+        }
+        if (c->lookups[idx].state == LOOKUP_DONE) {
+            lookup_use(c, (unsigned)idx); /* could not even be queued */
+            return;
+        }
+    }
+    c->wait = WAIT_LOOKUP;
+    c->lookup_wait = (unsigned)idx;
+    lookup_read_ahead(c);
 }
 
 /* A detail must name a plain Maildir++ folder: no path tricks. */
@@ -908,18 +1066,12 @@ void lmtp_server_resolver_ready(lmtp_server *s)
             userdb_cache_put(s->cache, rp->user, &rp->result, now);
             sl_stat_add(&s->st->lookups[SL_TIER_SQL][lookup_result(rp->result.status)], 1);
             sl_hist_latency_us(&s->st->sql_us, rp->sql_us);
-            conn *c = conn_of_token(s, rp->token);
-            if (c == NULL || strcmp(c->pending.user, rp->user) != 0) {
-                continue; /* the connection went away meanwhile */
+            unsigned idx = 0;
+            conn *c = conn_of_token(s, rp->token, &idx);
+            if (c == NULL || strcmp(c->lookups[idx].user, rp->user) != 0) {
+                continue; /* the connection or its transaction went away meanwhile */
             }
-            if (rp->result.status == USERDB_TEMPFAIL) {
-                lookup_failed(c, &rp->result);
-            } else {
-                rcpt_answer(c, &rp->result);
-            }
-            if (!c->closing) {
-                conn_process(c);
-            }
+            lookup_done(c, idx, &rp->result);
         }
     } while (n == RESOLVER_DRAIN);
 }

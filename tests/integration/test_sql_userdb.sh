@@ -29,10 +29,15 @@ pg_sql "INSERT INTO mailbox (username, password, maildir, quota, local_part, dom
     ('off@example.test', '{PLAIN}x', 'example.test/off/', 0, 'off', 'example.test', false),
     ('o''brien@example.test', '{PLAIN}x', 'pgsql/obrien/', 0, 'o''brien', 'example.test', true),
     ('routed@example.test', '{PLAIN}x', 'pgsql/routed/', 1048576, 'routed', 'example.test', true),
-    ('slow@example.test', '{PLAIN}x', 'pgsql/slow/', 0, 'slow', 'example.test', true);
+    ('slow@example.test', '{PLAIN}x', 'pgsql/slow/', 0, 'slow', 'example.test', true),
+    ('nap1@example.test', '{PLAIN}x', 'pgsql/nap1/', 0, 'nap1', 'example.test', true),
+    ('nap2@example.test', '{PLAIN}x', 'pgsql/nap2/', 0, 'nap2', 'example.test', true),
+    ('nap3@example.test', '{PLAIN}x', 'pgsql/nap3/', 0, 'nap3', 'example.test', true),
+    ('nap4@example.test', '{PLAIN}x', 'pgsql/nap4/', 0, 'nap4', 'example.test', true);
   CREATE FUNCTION sluice_test_delay(who text) RETURNS boolean LANGUAGE plpgsql AS \$\$
   BEGIN
     IF who = 'slow' THEN PERFORM pg_sleep(3); END IF;
+    IF who LIKE 'nap%' THEN PERFORM pg_sleep(0.6); END IF;
     RETURN true;
   END \$\$;" >/dev/null || t_fail "postgres: extra rows" "error" "ok"
 mariadb_sql "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain, active) VALUES
@@ -53,6 +58,10 @@ cat >"$CHECK" <<'PY'
   refuse ADDR REGEX         RCPT answers a reply matching REGEX
   tempfail_within ADDR MS   RCPT answers 451 4.3.0 within MS milliseconds
   until ADDR SECONDS        repeats RCPT until it answers 250 (at most SECONDS)
+  pipelined ADDRS SECONDS   MAIL, the RCPTs of ADDRS (comma-separated, "!" before an
+                            unknown one) and DATA in one write, as Postfix sends them:
+                            every RCPT reply in order, all within SECONDS; then the
+                            message goes to the known ones
 Environment: LMTP_PORT, MAIL_ROOT, WHAT (names the checks)."""
 import os
 import sys
@@ -140,8 +149,33 @@ def until(addr, seconds):
                rep.startswith("250"), rep, f"250 within {seconds} s")
 
 
+def pipelined(addrs, seconds):
+    addrs = addrs.split(",")
+    c = Lmtp(T, timeout=20)
+    c.r()
+    c.cmd("LHLO client.test")
+    t0 = time.monotonic()
+    c.send("MAIL FROM:<sender@example.org>\r\n"
+           + "".join(f"RCPT TO:<{a.lstrip('!')}>\r\n" for a in addrs) + "DATA\r\n")
+    CHECK.match(f"{WHAT}: pipelined MAIL", c.r(), r"250 .*")
+    for a in addrs:
+        want = r"550 5\.1\.1 .*" if a.startswith("!") else r"250 2\.1\.5 .*"
+        CHECK.match(f"{WHAT}: pipelined RCPT {a}: its reply, in order", c.r(), want)
+    took = time.monotonic() - t0
+    CHECK.match(f"{WHAT}: pipelined DATA", c.r(), r"354 .*")
+    CHECK.true(f"{WHAT}: the {len(addrs)} RCPTs answered within {seconds} s", took <= float(seconds),
+               f"{took:.2f} s", f"<= {seconds} s")
+    c.send(dot_stuff(make_msg(f"{WHAT}-pipelined-{os.getpid()}", to=addrs[0])))
+    for a in addrs:
+        if not a.startswith("!"):
+            CHECK.match(f"{WHAT}: pipelined: delivered to {a}", c.r(), r"250 2\.0\.0 .*")
+    c.cmd("QUIT")
+    c.close()
+
+
 STEPS = {"deliver": (deliver, 2), "refuse": (refuse, 2),
-         "tempfail_within": (tempfail_within, 2), "until": (until, 2)}
+         "tempfail_within": (tempfail_within, 2), "until": (until, 2),
+         "pipelined": (pipelined, 2)}
 args = sys.argv[1:]
 while args:
     fn, n = STEPS[args[0]]
@@ -241,6 +275,13 @@ checks_nd pgsql
 check "pgsql query timeout" \
     tempfail_within slow@example.test 2500 \
     until user0003@example.test 10
+# Pipelined RCPTs that miss the cache are looked up together: four users
+# whose query sleeps 0.6 s each are answered in about one sleep with four
+# resolver threads, not four in a row (2.4 s); replies stay in order.
+run_sluice pgsql pgsql "$PG_CONNECT" \
+    "SELECT m.maildir, m.quota AS quota_bytes, m.active FROM mailbox m JOIN domain d ON d.domain = m.domain WHERE m.local_part = '%{username}' AND d.domain = '%d' AND d.active AND sluice_test_delay(m.local_part)" \
+    resolver_threads=4
+check "pgsql read-ahead" pipelined 'nap1@example.test,!nobody1@example.test,nap2@example.test,nap3@example.test,!nobody2@example.test,nap4@example.test' 1.8
 
 # ---------------------------------------------------------------- MariaDB
 run_sluice mysql mysql "$MARIADB_CONNECT" "$Q_USER"
