@@ -288,6 +288,10 @@ static int check(const sl_config *cfg, char *err, size_t err_len)
                  cfg->path);
         return -1;
     }
+    if (cfg->connections_max > 1000000) {
+        snprintf(err, err_len, "%s: connections_max must be at most 1000000", cfg->path);
+        return -1;
+    }
     if (cfg->auth_requests_per_conn_max < 1 || cfg->auth_worker_threads < 1) {
         snprintf(err, err_len, "%s: auth_requests_per_conn_max and auth_worker_threads must be >= 1",
                  cfg->path);

@@ -232,6 +232,7 @@ lmtp_server *lmtp_server_new(const lmtp_server_deps *d)
     s->st = d->stats;
     SL_ASSERT(s->st != NULL);
     s->conns_cap = d->cfg->connections_max;
+    SL_ASSERT(s->conns_cap < (1u << 24)); /* a slot fits its 24 bits of a lookup token */
     s->conns = sl_calloc(s->conns_cap, sizeof(*s->conns));
     s->free_slots = sl_malloc(s->conns_cap * sizeof(*s->free_slots));
     for (uint32_t i = 0; i < s->conns_cap; i++) {
@@ -798,9 +799,11 @@ static bool lookup_sql(conn *c, unsigned idx)
     return true;
 }
 
-/* Forget the table: answers still under way are ignored when they come. */
+/* Forget the table (and its memory, until a transaction misses again):
+ * answers still under way are ignored when they come. */
 static void lookups_reset(conn *c)
 {
+    sl_free(&c->lookups);
     c->lookups_n = 0;
     c->lookups_epoch++;
 }

@@ -121,6 +121,7 @@ static void test_load_errors(void **state)
         {"fsync = maybe\n", "bad value for fsync"},
         {"just words\n", "expected 'key = value'"},
         {"line_length_max = 100\n", "line_length_max must be between"},
+        {"connections_max = 1000001\n", "connections_max must be at most 1000000"},
         {"\n\nidle_timeout = soon\n", ":3: bad value for idle_timeout"},
         {"hostname = \"mx.example\n", ":1: unterminated quote in the value of hostname"},
         {"hostname = \"mx\" example\n", ":1: unterminated quote in the value of hostname"},
