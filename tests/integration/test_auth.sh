@@ -22,14 +22,18 @@ t_match "sluice-pw makes a {SHA512-CRYPT} value" "$crypt" '^\{SHA512-CRYPT\}\$6\
 userdb_add crypt@example.test --password "$crypt"
 
 CONF=$T_WORK/sluice.conf
-sluice_conf "$CONF" cores=1 \
-    "auth_listen=127.0.0.1:$AUTH_PORT, unix:$T_WORK/auth.sock" \
-    "stats_listen=127.0.0.1:$STATS_PORT" \
-    "password_query=SELECT password, active FROM mailbox WHERE username = '%u'" \
-    "auth_mechanisms=PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256" \
-    default_pass_scheme=PLAIN auth_requests_per_conn_max=3 auth_cache_ttl=3s
-sluice_start "$CONF"
-wait_tcp 127.0.0.1 "$AUTH_PORT" 10 "$SLUICE_PID" || t_fail "auth port listens" "closed" "open"
+# start_auth_sluice WHAT: sluice with this test's auth endpoint, on $CONF
+start_auth_sluice() {
+    sluice_conf "$CONF" cores=1 \
+        "auth_listen=127.0.0.1:$AUTH_PORT, unix:$T_WORK/auth.sock" \
+        "stats_listen=127.0.0.1:$STATS_PORT" \
+        "password_query=SELECT password, active FROM mailbox WHERE username = '%u'" \
+        "auth_mechanisms=PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256" \
+        default_pass_scheme=PLAIN auth_requests_per_conn_max=3 auth_cache_ttl=3s
+    sluice_start "$CONF"
+    wait_tcp 127.0.0.1 "$AUTH_PORT" 10 "$SLUICE_PID" || t_fail "auth port listens$1" "closed" "open"
+}
+start_auth_sluice ""
 t_eq "UNIX auth socket mode 0660" "$(stat -c %a "$T_WORK/auth.sock" 2>/dev/null)" 660
 
 T_PY_TIMEOUT=180 t_py "auth protocol" "$(dirname "$0")/auth_check.py" main 127.0.0.1 "$AUTH_PORT" \
@@ -58,14 +62,7 @@ t_eq "no response data in the log" "$(grep -cF "$resp" "$SLUICE_LOG")" 0
 # A reload swaps in the new mechanisms for new connections, keeps the penalty
 # table when the delays stay the same (a guessing client keeps its slate), and
 # an unknown mechanism leaves the offered ones in place.
-sluice_conf "$CONF" cores=1 \
-    "auth_listen=127.0.0.1:$AUTH_PORT, unix:$T_WORK/auth.sock" \
-    "stats_listen=127.0.0.1:$STATS_PORT" \
-    "password_query=SELECT password, active FROM mailbox WHERE username = '%u'" \
-    "auth_mechanisms=PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256" \
-    default_pass_scheme=PLAIN auth_requests_per_conn_max=3 auth_cache_ttl=3s
-sluice_start "$CONF"
-wait_tcp 127.0.0.1 "$AUTH_PORT" 10 "$SLUICE_PID" || t_fail "auth port listens (reload run)" "closed" "open"
+start_auth_sluice " (reload run)"
 RELOAD_PY=$T_WORK/reload.py
 cat >"$RELOAD_PY" <<'PY'
 import sys, time
