@@ -295,6 +295,51 @@ else
     t_log "one backend only (${BACKENDS[*]}): no cross-backend comparison"
 fi
 
+# ---------------------------------------------------------------- wire shape
+# Two details of the exchange, spoken directly and checked against each
+# backend: an empty initial response (resp=) is answered with a CONT asking
+# for one, and SCRAM's server-final message comes as a CONT whose empty answer
+# gets the OK (Postfix relays both as 334 lines).
+WIRE=$T_WORK/wire.py
+cat >"$WIRE" <<'PY'
+import base64, sys
+from authproto import AuthConn, Scram
+from itest import CHECK
+name, target, user, password = sys.argv[1:5]
+c = AuthConn(target)
+c.handshake()
+c.sock.sendall(b"AUTH\t1\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\trip=127.0.0.1\tresp=\n")
+verb, rid, _, _, raw = c.reply()
+CHECK.eq(f"{name}: AUTH PLAIN with an empty resp=: a CONT with no data", raw, "CONT\t1\t")
+c.close()
+c = AuthConn(target)
+c.handshake()
+sc = Scram("SCRAM-SHA-256", user, password)
+rid = c.auth("SCRAM-SHA-256", sc.first())
+verbs = []
+verb, _, _, _, raw = c.reply()
+verbs.append(verb)
+c.cont(rid, sc.final(base64.b64decode(raw.split("\t")[2])))
+verb, _, _, _, raw = c.reply()
+verbs.append(verb)
+if verb == "CONT":
+    try:
+        sc.check_server_final(base64.b64decode(raw.split("\t")[2]))
+        CHECK.ok(f"{name}: the CONT holds SCRAM's server-final, and it verifies")
+    except Exception as e:  # ScramError, or not base64 at all
+        CHECK.fail(f"{name}: the CONT holds SCRAM's server-final, and it verifies", f"{raw}: {e}",
+                   "v=<server signature>")
+    c.cont(rid, b"")
+    verb, _, kv, _, raw = c.reply()
+    verbs.append(verb)
+CHECK.eq(f"{name}: SCRAM-SHA-256 replies", verbs, ["CONT", "CONT", "OK"])
+c.close()
+CHECK.done()
+PY
+for b in "${BACKENDS[@]}"; do
+    t_py "$b: wire shape" "$WIRE" "$b" "${EP_PATH[$b-inet]#inet:}" user0001@example.test "$P_PLAIN"
+done
+
 # ---------------------------------------------------------------- backend down
 # auth_down_reply PORT IP USER PASS: the AUTH PLAIN reply through postfix
 auth_down_reply() {
