@@ -59,6 +59,7 @@ typedef enum ur_state {
 
 typedef enum ur_kind {
     UR_LOOKUP = 0,
+    UR_LOOKUP_PASS,
     UR_STORE,
     UR_GEN,
 } ur_kind;
@@ -368,8 +369,9 @@ static int ur_queue(userdb_redis *r, ur_kind kind, uint64_t token, const char *u
     return 0;
 }
 
-static void ur_answer(userdb_redis *r, uint64_t token, userdb_redis_status st,
-                      const userdb_result *res, uint64_t sent_us)
+/* res is a userdb_result for UR_LOOKUP, a passdb_result for UR_LOOKUP_PASS. */
+static void ur_answer(userdb_redis *r, ur_kind kind, uint64_t token, userdb_redis_status st,
+                      const void *res, uint64_t sent_us)
 {
     uint64_t latency_us = 0;
     if (sent_us != 0) {
@@ -387,7 +389,11 @@ static void ur_answer(userdb_redis *r, uint64_t token, userdb_redis_status st,
         r->counters.errors++;
         break;
     }
-    r->cb.on_lookup(r->cb.ctx, token, st, res, latency_us);
+    if (kind == UR_LOOKUP_PASS) {
+        r->cb.on_pass_lookup(r->cb.ctx, token, st, res, latency_us);
+    } else {
+        r->cb.on_lookup(r->cb.ctx, token, st, res, latency_us);
+    }
 }
 
 /* ---- connection --------------------------------------------------------- */
@@ -442,10 +448,11 @@ static void ur_fail_pending(userdb_redis *r, bool timed_out)
         ur_req q = ur_fifo_pop(r);
         switch (q.kind) {
         case UR_LOOKUP:
+        case UR_LOOKUP_PASS:
             if (timed_out) {
                 r->counters.timeouts++;
             }
-            ur_answer(r, q.token, USERDB_REDIS_ERROR, NULL, q.sent_us);
+            ur_answer(r, q.kind, q.token, USERDB_REDIS_ERROR, NULL, q.sent_us);
             break;
         case UR_STORE:
             r->counters.store_errors++;
@@ -602,22 +609,28 @@ static bool ur_garbage_first(userdb_redis *r, const char *user)
     return true;
 }
 
+/* The reply to a GET of a user (UR_LOOKUP) or pass (UR_LOOKUP_PASS) key. */
 static void ur_reply_lookup(userdb_redis *r, const redisReply *reply)
 {
     ur_req *head = ur_fifo_at(r, 0);
-    userdb_result res;
+    bool pass = head->kind == UR_LOOKUP_PASS;
+    const char *key_kind = pass ? "pass" : "user";
+    userdb_result user_res;
+    passdb_result pass_res;
     userdb_redis_status st = USERDB_REDIS_ERROR;
     if (reply->type == REDIS_REPLY_NIL) {
         st = USERDB_REDIS_MISS;
     } else if (reply->type == REDIS_REPLY_STRING) {
-        redis_entry_rc rc = redis_entry_decode_user((const uint8_t *)reply->str, reply->len, &res);
+        const uint8_t *v = (const uint8_t *)reply->str;
+        redis_entry_rc rc = pass ? redis_entry_decode_pass(v, reply->len, &pass_res)
+                                 : redis_entry_decode_user(v, reply->len, &user_res);
         if (rc == REDIS_ENTRY_OK) {
             st = USERDB_REDIS_HIT;
         } else {
             r->counters.garbage++;
             if (ur_garbage_first(r, head->user)) {
-                sl_warn("redis %s: garbage value for %s:v1:user:%s (%s): ignored, SQL answers",
-                        r->peer, r->prefix, head->user, redis_entry_rc_text(rc));
+                sl_warn("redis %s: garbage value for %s:v1:%s:%s (%s): ignored, SQL answers",
+                        r->peer, r->prefix, key_kind, head->user, redis_entry_rc_text(rc));
             }
         }
     } else {
@@ -628,15 +641,19 @@ static void ur_reply_lookup(userdb_redis *r, const redisReply *reply)
             r->counters.garbage++;
         }
         if (first && reply->type == REDIS_REPLY_ERROR) {
-            sl_warn("redis %s: GET %s:v1:user:%s: %.*s", r->peer, r->prefix, head->user,
+            sl_warn("redis %s: GET %s:v1:%s:%s: %.*s", r->peer, r->prefix, key_kind, head->user,
                     (int)SL_MIN(reply->len, 200), reply->str);
         } else if (first) {
-            sl_warn("redis %s: GET %s:v1:user:%s: reply of type %d: ignored, SQL answers", r->peer,
-                    r->prefix, head->user, reply->type);
+            sl_warn("redis %s: GET %s:v1:%s:%s: reply of type %d: ignored, SQL answers", r->peer,
+                    r->prefix, key_kind, head->user, reply->type);
         }
     }
     ur_req q = ur_fifo_pop(r);
-    ur_answer(r, q.token, st, st == USERDB_REDIS_HIT ? &res : NULL, q.sent_us);
+    const void *res = st != USERDB_REDIS_HIT ? NULL : pass ? (const void *)&pass_res : &user_res;
+    ur_answer(r, q.kind, q.token, st, res, q.sent_us);
+    if (pass) {
+        explicit_bzero(&pass_res, sizeof(pass_res));
+    }
 }
 
 static void ur_reply_gen(userdb_redis *r, const redisReply *reply)
@@ -666,6 +683,7 @@ static void ur_reply(userdb_redis *r, const redisReply *reply)
 {
     switch (ur_fifo_at(r, 0)->kind) {
     case UR_LOOKUP:
+    case UR_LOOKUP_PASS:
         ur_reply_lookup(r, reply);
         break;
     case UR_STORE:
@@ -885,6 +903,29 @@ int userdb_redis_lookup(userdb_redis *r, uint64_t token, const char *user)
     return 0;
 }
 
+int userdb_redis_lookup_pass(userdb_redis *r, uint64_t token, const char *user)
+{
+    SL_ASSERT(!r->detached);
+    SL_ASSERT(r->cb.on_pass_lookup != NULL);
+    char key[REDIS_ENTRY_KEY_BYTES_MAX];
+    size_t key_len = redis_entry_key(r->prefix, REDIS_ENTRY_PASS, user, key, sizeof(key));
+    if (key_len == 0 || strlen(user) >= USERDB_ADDR_BYTES_MAX) {
+        return -EINVAL;
+    }
+    if (r->state != UR_UP && r->state != UR_CONNECTING) {
+        return -EAGAIN;
+    }
+    const char *argv[2] = {"GET", key};
+    size_t lens[2] = {3, key_len};
+    int rc = ur_queue(r, UR_LOOKUP_PASS, token, user, 2, argv, lens);
+    if (rc != 0) {
+        r->counters.queue_full++;
+        return rc;
+    }
+    r->counters.lookups++;
+    return 0;
+}
+
 void userdb_redis_store(userdb_redis *r, const char *user, const userdb_result *result)
 {
     SL_ASSERT(!r->detached);
@@ -924,7 +965,7 @@ void userdb_redis_flush(userdb_redis *r)
         uint64_t token = r->failq[r->failq_head];
         r->failq_head = (r->failq_head + 1) % r->queue_max;
         r->failq_n--;
-        ur_answer(r, token, USERDB_REDIS_ERROR, NULL, 0);
+        ur_answer(r, UR_LOOKUP, token, USERDB_REDIS_ERROR, NULL, 0);
     }
     ur_send(r);
 }

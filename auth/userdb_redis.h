@@ -55,6 +55,11 @@ typedef enum userdb_redis_status {
 typedef void (*userdb_redis_lookup_fn)(void *ctx, uint64_t token, userdb_redis_status status,
                                        const userdb_result *result, uint64_t latency_us);
 
+/* The answer to one passdb lookup (userdb_redis_lookup_pass), the same way:
+ * result is non-NULL only for HIT and valid only during the call. */
+typedef void (*userdb_redis_pass_fn)(void *ctx, uint64_t token, userdb_redis_status status,
+                                     const passdb_result *result, uint64_t latency_us);
+
 /* The generation counter changed (a flush tool ran): drop the core's
  * in-process cache. Not called for the first value seen after start. */
 typedef void (*userdb_redis_generation_fn)(void *ctx);
@@ -63,6 +68,7 @@ typedef struct userdb_redis_callbacks {
     userdb_redis_lookup_fn on_lookup;                /* required */
     userdb_redis_generation_fn on_generation_change; /* may be NULL */
     void *ctx;
+    userdb_redis_pass_fn on_pass_lookup; /* required for userdb_redis_lookup_pass */
 } userdb_redis_callbacks;
 
 /* Plain counters, read by the owning core for its stats shard. */
@@ -102,6 +108,12 @@ void userdb_redis_free(userdb_redis **r);
  * output buffer is full, or -EINVAL when user cannot be a key: in both cases
  * there will be no callback, and the caller goes to SQL now. */
 int userdb_redis_lookup(userdb_redis *r, uint64_t token, const char *user);
+
+/* Queue a GET of user's passdb entry (the pass key the resolver threads
+ * store); the answer comes through on_pass_lookup. Returns 0, or -EAGAIN
+ * while not connected (no fail queue here: the caller asks SQL at once) or
+ * when the queue is full, or -EINVAL: then there is no callback. */
+int userdb_redis_lookup_pass(userdb_redis *r, uint64_t token, const char *user);
 
 /* Queue a SET of result with the configured TTL (fire and forget: failures
  * are only counted). TEMPFAIL and kinds whose TTL is 0 are not stored. */

@@ -118,6 +118,7 @@ typedef struct stats_thread {
     size_t auth_n;
     resolver *resolver;
     auth_server *auth;
+    userdb_redis *redis; /* the auth core's own Redis client, NULL without */
     sl_stats_core stats; /* the auth core's shard */
     int rc;
 } stats_thread;
@@ -562,6 +563,40 @@ static void on_stats_ctl(sl_op *op, int res, uint32_t flags)
     }
 }
 
+/* The auth core only asks for pass entries: a user lookup never comes. */
+static void on_auth_redis_lookup(void *ctx, uint64_t token, userdb_redis_status status,
+                                 const userdb_result *result, uint64_t latency_us)
+{
+    SL_ASSERT(!"the auth core makes no user lookups");
+}
+
+static void on_auth_redis_pass(void *ctx, uint64_t token, userdb_redis_status status,
+                               const passdb_result *result, uint64_t latency_us)
+{
+    stats_thread *st = ctx;
+    auth_server_redis_pass_answer(st->auth, token, status, result);
+}
+
+/* The auth core's Redis client (pass entries), when the config has Redis.
+ * A client that cannot be made only costs the Redis tier: SQL answers. */
+static void auth_redis_setup(stats_thread *st, const sl_config *cfg)
+{
+    userdb_redis_config rc;
+    char storage[512];
+    if (st->auth == NULL || !redis_config_from(cfg, &rc, storage, sizeof(storage))) {
+        return;
+    }
+    userdb_redis_callbacks cb = {.on_lookup = on_auth_redis_lookup, .ctx = st,
+                                 .on_pass_lookup = on_auth_redis_pass};
+    char err[256] = "";
+    st->redis = userdb_redis_new(&st->ring, &rc, &cb, err, sizeof(err));
+    if (st->redis == NULL) {
+        sl_warn("auth: redis: %s: passwords come from SQL only", err);
+        return;
+    }
+    auth_server_set_redis(st->auth, st->redis);
+}
+
 static void *stats_main(void *arg)
 {
     stats_thread *st = arg;
@@ -597,9 +632,11 @@ static void *stats_main(void *arg)
         for (size_t i = 0; st->auth != NULL && i < st->auth_n; i++) {
             auth_server_listen(st->auth, st->auth_fds[i]);
         }
+        auth_redis_setup(st, &st->ctl.cfg->cfg);
     }
     st->op_ctl.fn = on_stats_ctl;
     io_uring_prep_poll_multishot(sl_ring_sqe(&st->ring, &st->op_ctl), st->ctl.fd, POLLIN);
+    uint64_t next_tick = 0;
     while (!(st->stopping && stats_server_idle(st->server) &&
              (st->auth == NULL || auth_server_idle(st->auth)))) {
         if (sl_ring_run_once(&st->ring, 1000) < 0) {
@@ -607,6 +644,21 @@ static void *stats_main(void *arg)
         }
         if (st->auth != NULL) {
             auth_server_after_dispatch(st->auth);
+        }
+        if (st->redis != NULL) {
+            userdb_redis_flush(st->redis);
+            uint64_t now = sl_clock_ms();
+            if (now >= next_tick) {
+                userdb_redis_tick(st->redis, now);
+                next_tick = now + 1000;
+            }
+        }
+    }
+    if (st->redis != NULL) {
+        auth_server_set_redis(st->auth, NULL);
+        userdb_redis_free(&st->redis);
+        for (int i = 0; i < 4; i++) {
+            (void)sl_ring_run_once(&st->ring, 10);
         }
     }
     auth_server_free(&st->auth);

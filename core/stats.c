@@ -229,6 +229,8 @@ static void render_auth(buf *b, const sl_stats_core *a)
             rd(&a->auth_conns_refused));
     counter(b, "sluice_auth_cache_hits_total", "Password lookups answered by the auth cache.",
             rd(&a->auth_cache_hits));
+    counter(b, "sluice_auth_redis_hits_total", "Password lookups answered by Redis.",
+            rd(&a->auth_redis_hits));
 }
 
 void sl_stats_render(const sl_stats_core *const *shards, size_t n, const sl_stats_info *info,

@@ -104,6 +104,7 @@ typedef struct sl_stats_core {
     _Atomic uint64_t auth_conns_total;
     _Atomic uint64_t auth_conns_refused; /* allowlist or connection cap */
     _Atomic uint64_t auth_cache_hits;    /* passdb answers from the auth cache (stale included) */
+    _Atomic uint64_t auth_redis_hits;    /* passdb answers from Redis */
 } sl_stats_core;
 
 /* Single-writer increment: the owning core only. */

@@ -169,6 +169,7 @@ struct auth_server {
     pwverify *pw;
     passdb_cache *cache;
     penalty *pen;
+    userdb_redis *redis; /* NULL without Redis */
     sl_acceptor listeners[AUTH_LISTENERS_MAX];
     size_t listeners_n;
     auth_conn *conns;
@@ -197,7 +198,7 @@ struct auth_server {
 static void conn_close(auth_conn *c, const char *why);
 static void conn_flush(auth_conn *c);
 static void req_status(auth_req *r, sasl_status st);
-static void req_passdb_answer(auth_req *r, const passdb_result *pass);
+static void req_passdb_answer(auth_req *r, const passdb_result *pass, bool from_cache);
 static void req_free(auth_req *r);
 static void timer_arm(auth_server *s);
 
@@ -571,7 +572,8 @@ static void req_split_user(const char *user, char *local, char *domain)
     snprintf(domain, USERDB_ADDR_BYTES_MAX, "%s", at + 1);
 }
 
-static void req_lookup_backend(auth_req *r)
+/* SQL, through a resolver thread. */
+static void req_lookup_sql(auth_req *r)
 {
     auth_server *s = r->c->srv;
     resolver_request q;
@@ -585,8 +587,43 @@ static void req_lookup_backend(auth_req *r)
         /* The resolver queue is full: as good as a backend that is down. */
         sl_warn("auth(%u/%u): passdb queue full", r->c->cuid, r->id);
         passdb_result down = {.status = USERDB_TEMPFAIL};
-        req_passdb_answer(r, &down);
+        req_passdb_answer(r, &down, false);
     }
+}
+
+/* Redis first when there is one (its answer comes to
+ * auth_server_redis_pass_answer with the same token), else SQL. */
+static void req_lookup_backend(auth_req *r)
+{
+    auth_server *s = r->c->srv;
+    if (s->redis != NULL && userdb_redis_lookup_pass(s->redis, (uint64_t)(uintptr_t)r, r->user) == 0) {
+        r->state = REQ_WAIT_PASSDB;
+        return;
+    }
+    req_lookup_sql(r);
+}
+
+void auth_server_set_redis(auth_server *s, userdb_redis *r)
+{
+    s->redis = r;
+}
+
+void auth_server_redis_pass_answer(auth_server *s, uint64_t token, userdb_redis_status status,
+                                   const passdb_result *result)
+{
+    auth_req *r = (auth_req *)(uintptr_t)token;
+    SL_ASSERT(r != NULL && r->state == REQ_WAIT_PASSDB);
+    if (r->c == NULL) {
+        list_del(&s->orphans, r);
+        req_free(r);
+        return;
+    }
+    if (status != USERDB_REDIS_HIT) {
+        req_lookup_sql(r);
+        return;
+    }
+    sl_stat_add(&s->st->auth_redis_hits, 1);
+    req_passdb_answer(r, result, true);
 }
 
 static void req_job_done(auth_req *r, pwverify_job *job);
@@ -654,11 +691,12 @@ static void req_job_done(auth_req *r, pwverify_job *job)
     }
     if (job->op == PWVERIFY_PLAIN) {
         if (job->status == PW_MISMATCH && r->from_cache && !r->requeried) {
-            /* The password may have changed since it was cached: ask again. */
+            /* The password may have changed since it was cached (here or in
+             * Redis): ask SQL, whose answer replaces both. */
             passdb_cache_remove(s->cache, r->user);
             r->requeried = true;
             r->from_cache = false;
-            req_lookup_backend(r);
+            req_lookup_sql(r);
             return;
         }
         if (job->status == PW_UNSUPPORTED || job->status == PW_BAD_STORED) {
@@ -707,7 +745,8 @@ static void req_lookup(auth_req *r)
     req_lookup_backend(r);
 }
 
-static void req_passdb_answer(auth_req *r, const passdb_result *pass)
+/* from_cache: the answer came from Redis, which may be older than SQL. */
+static void req_passdb_answer(auth_req *r, const passdb_result *pass, bool from_cache)
 {
     auth_server *s = r->c->srv;
     r->state = REQ_WAIT_CLIENT;
@@ -726,7 +765,7 @@ static void req_passdb_answer(auth_req *r, const passdb_result *pass)
         return;
     }
     r->pass = *pass;
-    r->from_cache = false;
+    r->from_cache = from_cache;
     passdb_cache_put(s->cache, r->user, pass, sl_clock_ms());
     req_have_pass(r);
 }
@@ -1286,7 +1325,7 @@ static void on_resolver(sl_op *op, int res, uint32_t flags)
                 list_del(&s->orphans, r);
                 req_free(r);
             } else {
-                req_passdb_answer(r, &s->replies[i].pass);
+                req_passdb_answer(r, &s->replies[i].pass, false);
             }
         }
         explicit_bzero(s->replies, n * sizeof(s->replies[0]));

@@ -32,6 +32,7 @@
 #define SL_AUTH_SESSION_H
 
 #include "auth/resolver.h"
+#include "auth/userdb_redis.h"
 #include "core/allow.h"
 #include "core/config.h"
 #include "core/ring.h"
@@ -72,6 +73,17 @@ void auth_server_listen(auth_server *s, int fd);
  * allowlist, delays, limits; the auth cache is flushed, as Dovecot does.
  * On a bad mechanism list the old list stays (logged). */
 void auth_server_reload(auth_server *s, const sl_config *cfg, const sl_allow *allow);
+
+/* Ask Redis (the pass entries the resolver threads store) before SQL on a
+ * passdb cache miss; NULL = no Redis. r runs on this server's ring; the
+ * caller flushes and ticks it and routes its on_pass_lookup answers to
+ * auth_server_redis_pass_answer. */
+void auth_server_set_redis(auth_server *s, userdb_redis *r);
+
+/* A Redis answer to a pass lookup: a HIT is used as the passdb's answer, a
+ * MISS or an ERROR goes on to SQL. */
+void auth_server_redis_pass_answer(auth_server *s, uint64_t token, userdb_redis_status status,
+                                   const passdb_result *result);
 
 /* Once per loop iteration, after the ring dispatched its completions:
  * hands receive buffers back to the kernel and re-arms starved receives. */

@@ -13,7 +13,9 @@
 #     every acknowledged message on disk, the errors counted, reconnected;
 #   - PostgreSQL stopped in the middle of a load: cached users still 250,
 #     others 451 4.3.0 (never 5xx), nothing acknowledged lost; back without a
-#     restart; with userdb_cache_serve_stale an expired entry answers.
+#     restart; with userdb_cache_serve_stale an expired entry answers;
+#   - SMTP AUTH passwords come from Redis before SQL, a changed password is
+#     checked against SQL at once, and Redis answers while SQL is down.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_sql.sh"
 t_init
@@ -152,6 +154,51 @@ py "SQL outage" verify "$T_WORK/load-sql.json" allow451
 py "SQL outage: cached users still delivered" expect 'sluice_userdb_lookups_total{tier="redis",result="found"}' '>' 0
 rc DEL sluice:v1:user:user0399@example.test >/dev/null
 py "SQL back, no restart" until user0399@example.test '250 .*' 15
+sluice_stop
+t_eq "sluice exits 0" "$SLUICE_RC" 0
+
+# ---------------------------------------------------------------- passwords from Redis
+# The auth endpoint asks Redis for the pass entries the resolver stores
+# before it asks SQL (no in-process auth cache here, so every AUTH looks up).
+# A password that does not match what Redis holds is checked against SQL
+# once more (it may have changed), and SQL's answer replaces Redis's.
+read -r AUTH_PORT < <(free_port)
+conf "auth_listen=127.0.0.1:$AUTH_PORT" auth_cache_size=0 auth_failure_delay=0 \
+    "password_query=SELECT password FROM mailbox WHERE username = '%u'" default_pass_scheme=PLAIN
+start
+wait_tcp 127.0.0.1 "$AUTH_PORT" 10 "$SLUICE_PID" || t_fail "auth port listens" "closed" "open"
+AUTH_PY=$T_WORK/auth_redis.py
+cat >"$AUTH_PY" <<'PY'
+import sys
+from authproto import AuthConn
+from itest import CHECK
+for step in sys.argv[2:]:
+    user, password, want = step.split(":")
+    c = AuthConn(sys.argv[1])
+    c.handshake()
+    c.auth("PLAIN", b"\0" + user.encode() + b"\0" + password.encode())
+    verb = c.reply()[0]
+    CHECK.eq(f"AUTH PLAIN {user} {password}", verb if verb is not None else "closed", want)
+    c.close()
+CHECK.done()
+PY
+auth_py() { t_py "$1" "$AUTH_PY" "127.0.0.1:$AUTH_PORT" "${@:2}"; }
+auth_py "passdb: first from SQL" user0010@example.test:secret:OK
+t_eq "passdb: SQL's answer is stored in Redis" \
+    "$(rc GET sluice:v1:pass:user0010@example.test)" "1|P|{PLAIN}secret"
+auth_py "passdb: then from Redis" user0010@example.test:secret:OK user0010@example.test:wrong:FAIL
+py "passdb: Redis answered" expect 'sluice_auth_redis_hits_total' == 2
+pg_sql "UPDATE mailbox SET password = '{PLAIN}changed' WHERE username = 'user0010@example.test'" \
+    >/dev/null || t_fail "postgres: password change" "error" "ok"
+auth_py "passdb: a changed password works at once" user0010@example.test:changed:OK \
+    user0010@example.test:secret:FAIL
+t_eq "passdb: Redis holds the new password" \
+    "$(rc GET sluice:v1:pass:user0010@example.test)" "1|P|{PLAIN}changed"
+pg_stop
+t_log "postgres stopped"
+auth_py "passdb: SQL down, Redis answers" user0010@example.test:changed:OK \
+    user0011@example.test:secret:closed
+pg_restart
 sluice_stop
 t_eq "sluice exits 0" "$SLUICE_RC" 0
 
