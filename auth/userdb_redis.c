@@ -874,15 +874,23 @@ static void ur_on_timer(sl_op *op, int res, uint32_t flags)
 
 /* ---- the API the core calls --------------------------------------------- */
 
-int userdb_redis_lookup(userdb_redis *r, uint64_t token, const char *user)
+/* Queue a GET of user's key of the kind the request kind reads. While down,
+ * a user lookup waits in the fail queue (answered ERROR at the next flush);
+ * a pass lookup is refused (-EAGAIN): its caller asks SQL at once. */
+static int ur_lookup(userdb_redis *r, ur_kind kind, uint64_t token, const char *user)
 {
     SL_ASSERT(!r->detached);
+    bool pass = kind == UR_LOOKUP_PASS;
     char key[REDIS_ENTRY_KEY_BYTES_MAX];
-    size_t key_len = redis_entry_key(r->prefix, REDIS_ENTRY_USER, user, key, sizeof(key));
+    size_t key_len = redis_entry_key(r->prefix, pass ? REDIS_ENTRY_PASS : REDIS_ENTRY_USER, user,
+                                     key, sizeof(key));
     if (key_len == 0 || strlen(user) >= USERDB_ADDR_BYTES_MAX) {
         return -EINVAL;
     }
     if (r->state == UR_DOWN || r->state == UR_CLOSING) {
+        if (pass) {
+            return -EAGAIN;
+        }
         if (r->failq_n == r->queue_max) {
             r->counters.queue_full++;
             return -EAGAIN;
@@ -894,7 +902,7 @@ int userdb_redis_lookup(userdb_redis *r, uint64_t token, const char *user)
     }
     const char *argv[2] = {"GET", key};
     size_t lens[2] = {3, key_len};
-    int rc = ur_queue(r, UR_LOOKUP, token, user, 2, argv, lens);
+    int rc = ur_queue(r, kind, token, user, 2, argv, lens);
     if (rc != 0) {
         r->counters.queue_full++;
         return rc;
@@ -903,27 +911,15 @@ int userdb_redis_lookup(userdb_redis *r, uint64_t token, const char *user)
     return 0;
 }
 
+int userdb_redis_lookup(userdb_redis *r, uint64_t token, const char *user)
+{
+    return ur_lookup(r, UR_LOOKUP, token, user);
+}
+
 int userdb_redis_lookup_pass(userdb_redis *r, uint64_t token, const char *user)
 {
-    SL_ASSERT(!r->detached);
     SL_ASSERT(r->cb.on_pass_lookup != NULL);
-    char key[REDIS_ENTRY_KEY_BYTES_MAX];
-    size_t key_len = redis_entry_key(r->prefix, REDIS_ENTRY_PASS, user, key, sizeof(key));
-    if (key_len == 0 || strlen(user) >= USERDB_ADDR_BYTES_MAX) {
-        return -EINVAL;
-    }
-    if (r->state != UR_UP && r->state != UR_CONNECTING) {
-        return -EAGAIN;
-    }
-    const char *argv[2] = {"GET", key};
-    size_t lens[2] = {3, key_len};
-    int rc = ur_queue(r, UR_LOOKUP_PASS, token, user, 2, argv, lens);
-    if (rc != 0) {
-        r->counters.queue_full++;
-        return rc;
-    }
-    r->counters.lookups++;
-    return 0;
+    return ur_lookup(r, UR_LOOKUP_PASS, token, user);
 }
 
 void userdb_redis_store(userdb_redis *r, const char *user, const userdb_result *result)
