@@ -192,16 +192,11 @@ uint64_t penalty_delay_ms(penalty *p, const uint8_t key[PENALTY_KEY_BYTES], uint
 
 uint32_t penalty_attempt_sum(const penalty *p, sl_slice user, sl_slice password)
 {
-    /* FNV-1a over secret, user, a separator no user name holds, password. */
-    uint64_t h = 14695981039346656037ull;
-    uint8_t secret[8];
-    memcpy(secret, &p->cfg.sum_secret, sizeof(secret));
-    const sl_slice parts[] = {{secret, sizeof(secret)}, user, {(const uint8_t *)"", 1}, password};
-    for (size_t i = 0; i < SL_ARRAY_LEN(parts); i++) {
-        for (size_t j = 0; j < parts[i].len; j++) {
-            h = (h ^ parts[i].ptr[j]) * 1099511628211ull;
-        }
-    }
+    /* Secret, user, a separator no user name holds, password. */
+    uint64_t h = sl_hash_more(SL_HASH_INIT, &p->cfg.sum_secret, sizeof(p->cfg.sum_secret));
+    h = sl_hash_more(h, user.ptr, user.len);
+    h = sl_hash_more(h, "", 1);
+    h = sl_hash_more(h, password.ptr, password.len);
     uint32_t sum = (uint32_t)(h ^ (h >> 32));
     return sum != 0 ? sum : 1;
 }

@@ -29,22 +29,34 @@ __attribute__((noreturn)) void sl_assert_fail(const char *expr, const char *file
 #define SL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SL_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* FNV-1a, 64 bit: for hash tables keyed by short strings or addresses. */
-static inline uint64_t sl_hash_bytes(const void *p, size_t n)
+/* FNV-1a, 64 bit: for hash tables keyed by short strings or addresses.
+ * SL_HASH_INIT then sl_hash_more over several pieces hashes them as one. */
+#define SL_HASH_INIT 14695981039346656037ull
+
+static inline uint64_t sl_hash_step(uint64_t h, uint8_t b)
+{
+    return (h ^ b) * 1099511628211ull;
+}
+
+static inline uint64_t sl_hash_more(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
-    uint64_t h = 14695981039346656037ull;
     for (size_t i = 0; i < n; i++) {
-        h = (h ^ b[i]) * 1099511628211ull;
+        h = sl_hash_step(h, b[i]);
     }
     return h;
 }
 
+static inline uint64_t sl_hash_bytes(const void *p, size_t n)
+{
+    return sl_hash_more(SL_HASH_INIT, p, n);
+}
+
 static inline uint64_t sl_hash_str(const char *s)
 {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = SL_HASH_INIT;
     for (; *s != '\0'; s++) {
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+        h = sl_hash_step(h, (uint8_t)*s);
     }
     return h;
 }
