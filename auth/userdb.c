@@ -527,19 +527,29 @@ static uint64_t userdb_mul_sat(uint64_t a, uint64_t b)
     return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
 }
 
+/* The decimal digits p[0..n) starts with, saturating at UINT64_MAX; how many
+ * there are in *digits_out. */
+static uint64_t userdb_leading_u64(const char *p, size_t n, size_t *digits_out)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+        uint64_t d = (uint64_t)(p[i] - '0');
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+    }
+    *digits_out = i;
+    return v;
+}
+
 /* One "storage=V" or "bytes=V" value (unit is its default multiplier):
  * digits, then at most one unit letter. 0 when relative, a percentage or
  * malformed. */
 static uint64_t userdb_rule_limit(const char *p, size_t n, uint64_t unit)
 {
-    if (n == 0 || p[0] < '0' || p[0] > '9') {
-        return 0; /* "+100M", "-10%" and the like are relative to another rule */
-    }
-    uint64_t v = 0;
     size_t i = 0;
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-        v = userdb_mul_sat(v, 10);
-        v = v > UINT64_MAX - (uint64_t)(p[i] - '0') ? UINT64_MAX : v + (uint64_t)(p[i] - '0');
+    uint64_t v = userdb_leading_u64(p, n, &i);
+    if (i == 0) {
+        return 0; /* "+100M", "-10%" and the like are relative to another rule */
     }
     if (i == n) {
         return userdb_mul_sat(v, unit);
@@ -599,16 +609,9 @@ uint64_t userdb_text_quota(userdb_text t)
     if (memchr(t.ptr, '=', t.len) != NULL) {
         return userdb_quota_rule(t.ptr, t.len);
     }
-    uint64_t v = 0;
-    for (size_t i = t.ptr[0] == '+' ? 1 : 0; i < t.len && t.ptr[i] >= '0' && t.ptr[i] <= '9';
-         i++) {
-        uint64_t d = (uint64_t)(t.ptr[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return UINT64_MAX;
-        }
-        v = v * 10 + d;
-    }
-    return v;
+    size_t sign = t.ptr[0] == '+' ? 1 : 0;
+    size_t digits = 0;
+    return userdb_leading_u64(t.ptr + sign, t.len - sign, &digits);
 }
 
 /* Copies t into out (size out_len) as NUL-terminated text; false if it is
