@@ -506,6 +506,20 @@ static void resolver_request_check(const resolver_request *req)
     SL_ASSERT(memchr(req->domain, '\0', sizeof(req->domain)) != NULL);
 }
 
+resolver_request resolver_request_make(resolver_kind kind, uint64_t token, const char *user)
+{
+    resolver_request q;
+    memset(&q, 0, sizeof(q));
+    q.token = token;
+    q.kind = kind;
+    snprintf(q.user, sizeof(q.user), "%s", user);
+    const char *at = strrchr(user, '@');
+    size_t local_len = at != NULL ? (size_t)(at - user) : strlen(user);
+    snprintf(q.localpart, sizeof(q.localpart), "%.*s", (int)local_len, user);
+    snprintf(q.domain, sizeof(q.domain), "%s", at != NULL ? at + 1 : "");
+    return q;
+}
+
 int resolver_submit(resolver *r, unsigned core_id, const resolver_request *req)
 {
     SL_ASSERT(r != NULL);

@@ -73,6 +73,10 @@ void resolver_stop(resolver *r);
  * drivers stay and -1 is returned with a message in err. */
 int resolver_reload(resolver *r, const userdb_config *cfg, char *err, size_t err_len);
 
+/* A request of kind for user ("local@domain"), split into localpart and
+ * domain at the last '@' (a quoted localpart may hold one). */
+resolver_request resolver_request_make(resolver_kind kind, uint64_t token, const char *user);
+
 /* Queue a request from core core_id. A request for the same (kind, user) as
  * one queued or running, from any core, joins it: one query answers both.
  * 0, or -EAGAIN if the queue is full or the core has queue_max requests

@@ -560,28 +560,11 @@ static void req_tempfail(auth_req *r, const char *detail)
 
 /* ---- requests: passdb and verification ------------------------------------ */
 
-static void req_split_user(const char *user, char *local, char *domain)
-{
-    const char *at = strrchr(user, '@');
-    if (at == NULL) {
-        snprintf(local, USERDB_ADDR_BYTES_MAX, "%s", user);
-        domain[0] = '\0';
-        return;
-    }
-    snprintf(local, USERDB_ADDR_BYTES_MAX, "%.*s", (int)(at - user), user);
-    snprintf(domain, USERDB_ADDR_BYTES_MAX, "%s", at + 1);
-}
-
 /* SQL, through a resolver thread. */
 static void req_lookup_sql(auth_req *r)
 {
     auth_server *s = r->c->srv;
-    resolver_request q;
-    memset(&q, 0, sizeof(q));
-    q.token = (uint64_t)(uintptr_t)r;
-    q.kind = RESOLVER_PASSDB;
-    snprintf(q.user, sizeof(q.user), "%s", r->user);
-    req_split_user(r->user, q.localpart, q.domain);
+    resolver_request q = resolver_request_make(RESOLVER_PASSDB, (uint64_t)(uintptr_t)r, r->user);
     r->state = REQ_WAIT_PASSDB;
     if (resolver_submit(s->resolver, s->resolver_id, &q) != 0) {
         /* The resolver queue is full: as good as a backend that is down. */

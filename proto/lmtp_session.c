@@ -782,16 +782,8 @@ static void lookup_done(conn *c, unsigned idx, const userdb_result *r)
 static bool lookup_sql(conn *c, unsigned idx)
 {
     lmtp_server *s = c->srv;
-    const char *user = c->lookups[idx].user;
-    resolver_request req;
-    memset(&req, 0, sizeof(req));
-    req.token = lookup_token(c, idx);
-    req.kind = RESOLVER_USERDB;
-    snprintf(req.user, sizeof(req.user), "%s", user);
-    const char *at = strrchr(user, '@');
-    size_t local_len = at != NULL ? (size_t)(at - user) : strlen(user);
-    snprintf(req.localpart, sizeof(req.localpart), "%.*s", (int)local_len, user);
-    snprintf(req.domain, sizeof(req.domain), "%s", at != NULL ? at + 1 : "");
+    resolver_request req =
+        resolver_request_make(RESOLVER_USERDB, lookup_token(c, idx), c->lookups[idx].user);
     if (resolver_submit(s->resolver, s->core_id, &req) != 0) {
         sl_warn("lmtp(%s): resolver queue full", c->sid);
         return false;

@@ -1226,14 +1226,22 @@ static uint64_t test_now_ms(void)
 
 static resolver_request test_request(uint64_t token, const char *user)
 {
-    resolver_request q;
-    memset(&q, 0, sizeof(q));
-    q.token = token;
-    const char *at = strchr(user, '@');
-    snprintf(q.user, sizeof(q.user), "%s", user);
-    snprintf(q.localpart, sizeof(q.localpart), "%.*s", (int)(at - user), user);
-    snprintf(q.domain, sizeof(q.domain), "%s", at + 1);
-    return q;
+    return resolver_request_make(RESOLVER_USERDB, token, user);
+}
+
+/* The split at the last '@': a quoted localpart may hold one. */
+static void test_resolver_request_make(void **state)
+{
+    (void)state;
+    resolver_request q = resolver_request_make(RESOLVER_PASSDB, 42, "\"a@b\"@example.test");
+    assert_int_equal(q.kind, RESOLVER_PASSDB);
+    assert_int_equal(q.token, 42);
+    assert_string_equal(q.user, "\"a@b\"@example.test");
+    assert_string_equal(q.localpart, "\"a@b\"");
+    assert_string_equal(q.domain, "example.test");
+    q = resolver_request_make(RESOLVER_USERDB, 1, "postmaster");
+    assert_string_equal(q.localpart, "postmaster");
+    assert_string_equal(q.domain, "");
 }
 
 /* Waits on the cores' eventfds the way a ring would, and drains until each
@@ -1544,6 +1552,7 @@ int main(void)
         cmocka_unit_test(test_cache_tempfail_and_update),
         cmocka_unit_test(test_cache_eviction),
         cmocka_unit_test(test_cache_clear_and_zero),
+        cmocka_unit_test(test_resolver_request_make),
         cmocka_unit_test(test_resolver_routes),
         cmocka_unit_test(test_resolver_core_bound),
         cmocka_unit_test(test_resolver_queue_full_and_stop),
