@@ -1345,10 +1345,14 @@ static void on_pwverify(sl_op *op, int res, uint32_t flags)
 
 /* ---- server ------------------------------------------------------------------------ */
 
-static void server_make_tables(auth_server *s, const sl_config *cfg)
+static void server_make_cache(auth_server *s, const sl_config *cfg)
 {
     s->cache = passdb_cache_new(cfg->auth_cache_size, cfg->auth_cache_ttl_ms,
                                 cfg->auth_cache_negative_ttl_ms);
+}
+
+static void server_make_penalty(auth_server *s, const sl_config *cfg)
+{
     uint64_t max = cfg->auth_penalty_max_ms > cfg->auth_failure_delay_ms
                        ? cfg->auth_penalty_max_ms - cfg->auth_failure_delay_ms
                        : 0;
@@ -1383,7 +1387,8 @@ auth_server *auth_server_new(const auth_server_deps *deps, char *err, size_t err
     }
     s->bufs_ok = true;
     s->pw = pwverify_new(deps->cfg->auth_worker_threads, AUTH_PWVERIFY_QUEUE);
-    server_make_tables(s, deps->cfg);
+    server_make_cache(s, deps->cfg);
+    server_make_penalty(s, deps->cfg);
     s->op_resolver.fn = on_resolver;
     s->op_pw.fn = on_pwverify;
     arm_poll(s, &s->op_resolver, resolver_core_eventfd(s->resolver, s->resolver_id));
@@ -1403,18 +1408,14 @@ void auth_server_reload(auth_server *s, const sl_config *cfg, const sl_allow *al
      * SIGHUP must not wipe the slate of a client that is guessing. */
     bool same_delays = cfg->auth_failure_delay_ms == s->cfg->auth_failure_delay_ms &&
                        cfg->auth_penalty_max_ms == s->cfg->auth_penalty_max_ms;
-    penalty *keep = same_delays ? s->pen : NULL;
     if (!same_delays) {
         penalty_free(&s->pen);
+        server_make_penalty(s, cfg);
     }
     s->cfg = cfg;
     s->allow = allow;
     passdb_cache_free(&s->cache);
-    server_make_tables(s, cfg);
-    if (keep != NULL) {
-        penalty_free(&s->pen);
-        s->pen = keep;
-    }
+    server_make_cache(s, cfg);
 }
 
 void auth_server_after_dispatch(auth_server *s)
