@@ -192,7 +192,7 @@ userdb_redis *userdb_redis_new(sl_ring *ring, const userdb_redis_config *cfg,
                                const userdb_redis_callbacks *cb, char *err, size_t err_len)
 {
     SL_ASSERT(ring != NULL);
-    SL_ASSERT(cb != NULL && cb->on_lookup != NULL);
+    SL_ASSERT(cb != NULL && (cb->on_lookup != NULL || cb->on_pass_lookup != NULL));
     userdb_redis *r = sl_calloc(1, sizeof(*r));
     if (ur_resolve(r, cfg, err, err_len) != 0) {
         free(r);
@@ -913,6 +913,7 @@ static int ur_lookup(userdb_redis *r, ur_kind kind, uint64_t token, const char *
 
 int userdb_redis_lookup(userdb_redis *r, uint64_t token, const char *user)
 {
+    SL_ASSERT(r->cb.on_lookup != NULL);
     return ur_lookup(r, UR_LOOKUP, token, user);
 }
 

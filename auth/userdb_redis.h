@@ -65,7 +65,7 @@ typedef void (*userdb_redis_pass_fn)(void *ctx, uint64_t token, userdb_redis_sta
 typedef void (*userdb_redis_generation_fn)(void *ctx);
 
 typedef struct userdb_redis_callbacks {
-    userdb_redis_lookup_fn on_lookup;                /* required */
+    userdb_redis_lookup_fn on_lookup;                /* required for userdb_redis_lookup */
     userdb_redis_generation_fn on_generation_change; /* may be NULL */
     void *ctx;
     userdb_redis_pass_fn on_pass_lookup; /* required for userdb_redis_lookup_pass */

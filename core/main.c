@@ -405,17 +405,23 @@ static int core_setup(core *co)
     return 0;
 }
 
+/* Free a ring's Redis client (its owner no longer points to it), then let
+ * the kernel hand back what the client still had in flight. */
+static void redis_client_free(userdb_redis **r, sl_ring *ring)
+{
+    userdb_redis_free(r);
+    for (int i = 0; i < 4; i++) {
+        (void)sl_ring_run_once(ring, 10);
+    }
+}
+
 static void core_teardown(core *co)
 {
     if (co->redis != NULL) {
         if (co->server != NULL) {
             lmtp_server_set_redis(co->server, NULL);
         }
-        userdb_redis_free(&co->redis);
-        /* Let the kernel hand back what the client still had in flight. */
-        for (int i = 0; i < 4; i++) {
-            (void)sl_ring_run_once(&co->ring, 10);
-        }
+        redis_client_free(&co->redis, &co->ring);
     }
     if (co->server != NULL) {
         core_log_stats(co);
@@ -563,13 +569,6 @@ static void on_stats_ctl(sl_op *op, int res, uint32_t flags)
     }
 }
 
-/* The auth core only asks for pass entries: a user lookup never comes. */
-static void on_auth_redis_lookup(void *ctx, uint64_t token, userdb_redis_status status,
-                                 const userdb_result *result, uint64_t latency_us)
-{
-    SL_ASSERT(!"the auth core makes no user lookups");
-}
-
 static void on_auth_redis_pass(void *ctx, uint64_t token, userdb_redis_status status,
                                const passdb_result *result, uint64_t latency_us)
 {
@@ -586,8 +585,7 @@ static void auth_redis_setup(stats_thread *st, const sl_config *cfg)
     if (st->auth == NULL || !redis_config_from(cfg, &rc, storage, sizeof(storage))) {
         return;
     }
-    userdb_redis_callbacks cb = {.on_lookup = on_auth_redis_lookup, .ctx = st,
-                                 .on_pass_lookup = on_auth_redis_pass};
+    userdb_redis_callbacks cb = {.ctx = st, .on_pass_lookup = on_auth_redis_pass};
     char err[256] = "";
     st->redis = userdb_redis_new(&st->ring, &rc, &cb, err, sizeof(err));
     if (st->redis == NULL) {
@@ -656,10 +654,7 @@ static void *stats_main(void *arg)
     }
     if (st->redis != NULL) {
         auth_server_set_redis(st->auth, NULL);
-        userdb_redis_free(&st->redis);
-        for (int i = 0; i < 4; i++) {
-            (void)sl_ring_run_once(&st->ring, 10);
-        }
+        redis_client_free(&st->redis, &st->ring);
     }
     auth_server_free(&st->auth);
     stats_server_free(&st->server);
