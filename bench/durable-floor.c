@@ -704,32 +704,26 @@ static double parse_seconds(const char *name, const char *s, double min)
     return v;
 }
 
+static const char *const method_names[] = {
+    [FLOOR_FSYNC] = "fsync",
+    [FLOOR_SYNCFS] = "syncfs",
+    [FLOOR_NONE] = "none",
+};
+
 static floor_method parse_method(const char *s)
 {
-    if (strcmp(s, "fsync") == 0) {
-        return FLOOR_FSYNC;
-    }
-    if (strcmp(s, "syncfs") == 0) {
-        return FLOOR_SYNCFS;
-    }
-    if (strcmp(s, "none") == 0) {
-        return FLOOR_NONE;
+    for (size_t m = 0; m < SL_ARRAY_LEN(method_names); m++) {
+        if (strcmp(s, method_names[m]) == 0) {
+            return (floor_method)m;
+        }
     }
     die_usage("--method: want fsync, syncfs or none, got '%s'", s);
 }
 
 static const char *method_name(floor_method m)
 {
-    switch (m) {
-    case FLOOR_FSYNC:
-        return "fsync";
-    case FLOOR_SYNCFS:
-        return "syncfs";
-    case FLOOR_NONE:
-        return "none";
-    }
-    SL_ASSERT(false);
-    return "";
+    SL_ASSERT((size_t)m < SL_ARRAY_LEN(method_names));
+    return method_names[m];
 }
 
 enum {
