@@ -196,6 +196,12 @@ static bool use_barrier(const store *s)
     return s->cfg.fsync && s->cfg.barrier != NULL;
 }
 
+/* The length of the directory part of file path (before its last '/'). */
+static ptrdiff_t parent_len(const char *file)
+{
+    return strrchr(file, '/') - file;
+}
+
 /* dir (its first dir_len bytes) names a directory on dev; it stays valid
  * until the answer (a tmp/ path of the transaction, or a commit's entry). */
 static void barrier_request(store *s, sl_op *op, dev_t dev, const char *dir, ptrdiff_t dir_len,
@@ -728,8 +734,8 @@ static void txn_stage_fsync(store_txn *t)
             t->inflight++;
             if (use_barrier(t->s)) {
                 /* Data durable before any name in new/ points at it. */
-                barrier_request(t->s, &c->op, c->dev, c->tmp_path,
-                                strrchr(c->tmp_path, '/') - c->tmp_path, t->errors_seen);
+                barrier_request(t->s, &c->op, c->dev, c->tmp_path, parent_len(c->tmp_path),
+                                t->errors_seen);
             } else {
                 /* fdatasync: data plus the metadata needed to read it back
                  * (size, extents), which is all a new file needs. */
@@ -957,12 +963,11 @@ static void dir_index_rebuild(commit *cm, size_t cap)
     }
 }
 
-/* The commit's entry for directory path (its first path_len bytes), added
- * if new. */
-static size_t dir_for(commit *cm, const char *dir, size_t dir_len, dev_t dev)
+/* The commit's entry for the directory holding file (on dev), added if new. */
+static size_t dir_for(commit *cm, const char *file, dev_t dev)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%.*s", (int)dir_len, dir);
+    snprintf(path, sizeof(path), "%.*s", (int)parent_len(file), file);
     if ((cm->dirs_n + 1) * 2 > cm->dir_index_cap) {
         dir_index_rebuild(cm, cm->dir_index_cap == 0 ? 64 : cm->dir_index_cap * 2);
     }
@@ -1000,7 +1005,7 @@ static size_t dev_entry(commit *cm, const char *new_path, dev_t dev)
             return i;
         }
     }
-    return dir_for(cm, new_path, strrchr(new_path, '/') - new_path, dev);
+    return dir_for(cm, new_path, dev);
 }
 
 static void phase_diropen(commit *cm)
@@ -1013,14 +1018,13 @@ static void phase_diropen(commit *cm)
                 r->dir = dev_entry(cm, r->new_path, t->copies[r->copy].dev);
             } else if (r->outcome == STORE_OK && cm->s->cfg.fsync) {
                 SL_ASSERT(r->new_path != NULL);
-                r->dir = dir_for(cm, r->new_path, strrchr(r->new_path, '/') - r->new_path,
-                                 t->copies[r->copy].dev);
+                r->dir = dir_for(cm, r->new_path, t->copies[r->copy].dev);
             }
         }
         for (size_t i = 0; i < t->copies_n; i++) {
             const copy *c = &t->copies[i];
             if (c->renamed && cm->s->cfg.fsync && !use_barrier(cm->s)) {
-                (void)dir_for(cm, c->tmp_path, strrchr(c->tmp_path, '/') - c->tmp_path, c->dev);
+                (void)dir_for(cm, c->tmp_path, c->dev);
             }
         }
     }
